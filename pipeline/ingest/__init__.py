@@ -1,0 +1,1 @@
+"""Find source MIDI files (sample, Lakh, music21, any folder), probe and deduplicate them."""

@@ -1,0 +1,1 @@
+"""Atomic file writes and the one way to read and write manifests."""

@@ -1,0 +1,55 @@
+"""Where each stage's outputs live: the one place in code that names them.
+
+`dvc.yaml` declares the same paths; tests/test_dvc_yaml.py keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR = "data"
+MANIFEST = "manifest.jsonl"
+SUMMARY = "summary.json"
+FAILURES = "failures.jsonl"
+
+# Stage-specific outputs beside the three every stage writes.
+EXTRA_OUTS: dict[str, tuple[str, ...]] = {
+    "ingest": ("midi", "truth", "duplicates.jsonl"),
+    "split": ("midi",),
+}
+STAGES: tuple[str, ...] = tuple(EXTRA_OUTS)
+
+
+@dataclass(frozen=True)
+class StageDir:
+    """Paths of one stage's outputs under a repository root."""
+
+    name: str
+    root: Path = Path(".")
+
+    @property
+    def dir(self) -> Path:
+        return self.root / DATA_DIR / self.name
+
+    @property
+    def manifest(self) -> Path:
+        return self.dir / MANIFEST
+
+    @property
+    def summary(self) -> Path:
+        return self.dir / SUMMARY
+
+    @property
+    def failures(self) -> Path:
+        return self.dir / FAILURES
+
+    def out(self, name: str) -> Path:
+        """A declared extra output (see EXTRA_OUTS)."""
+        if name not in EXTRA_OUTS.get(self.name, ()):
+            raise KeyError(f"stage {self.name!r} declares no output {name!r}")
+        return self.dir / name
+
+    def rel(self, path: Path) -> str:
+        """Path relative to the repository root, as manifests store it."""
+        return Path(path).relative_to(self.root).as_posix()

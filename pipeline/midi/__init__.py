@@ -1,0 +1,1 @@
+"""MIDI loading, validation, description, splitting and writing (pretty_midi + mido)."""

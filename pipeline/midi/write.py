@@ -1,0 +1,94 @@
+"""Write pretty_midi instruments to a type-1 MIDI file with the source's exact timing.
+
+pretty_midi's own writer truncates each tempo to whole microseconds with int(),
+which can shift a tempo map by 1 us per quarter; this writer rounds, so the
+written tempo map equals the source's. Ticks come from the source's tick grid.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import mido
+import pretty_midi
+
+from pipeline.midi.keys import from_key_number, mido_key
+
+# Order of events that share a tick: setup first, note-offs before note-ons so a
+# repeated pitch is not cut by its own previous note-off.
+_ORDER = {"program_change": 0, "control_change": 1, "pitchwheel": 2, "note_off": 3, "note_on": 4}
+
+
+def tempo_us(pm: pretty_midi.PrettyMIDI) -> list[tuple[int, int]]:
+    """(tick, microseconds per quarter) of each tempo change, as the source stated them."""
+    return [(int(tick), round(scale * pm.resolution * 1e6)) for tick, scale in pm._tick_scales]
+
+
+def _conductor(pm: pretty_midi.PrettyMIDI) -> mido.MidiTrack:
+    events: list[tuple[int, int, mido.MetaMessage]] = []
+    for tick, us in tempo_us(pm):
+        events.append((tick, 0, mido.MetaMessage("set_tempo", tempo=us)))
+    for ts in pm.time_signature_changes:
+        msg = mido.MetaMessage("time_signature", numerator=ts.numerator, denominator=ts.denominator)
+        events.append((pm.time_to_tick(ts.time), 1, msg))
+    for ks in pm.key_signature_changes:
+        pc, scale = from_key_number(ks.key_number)
+        events.append((pm.time_to_tick(ks.time), 2, mido.MetaMessage("key_signature", key=mido_key(pc, scale))))
+    return _to_track(events)
+
+
+def _to_track(events: list[tuple[int, int, mido.Message | mido.MetaMessage]]) -> mido.MidiTrack:
+    track = mido.MidiTrack()
+    last = 0
+    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    return track
+
+
+def _instrument_track(pm: pretty_midi.PrettyMIDI, inst: pretty_midi.Instrument, channel: int) -> mido.MidiTrack:
+    t2t = pm.time_to_tick
+    events: list[tuple[int, int, mido.Message | mido.MetaMessage]] = [
+        (0, -1, mido.MetaMessage("track_name", name=inst.name or "")),
+        (0, _ORDER["program_change"], mido.Message("program_change", channel=channel, program=int(inst.program))),
+    ]
+    for cc in inst.control_changes:
+        msg = mido.Message("control_change", channel=channel, control=int(cc.number), value=int(cc.value))
+        events.append((t2t(cc.time), _ORDER["control_change"], msg))
+    for pb in inst.pitch_bends:
+        events.append(
+            (t2t(pb.time), _ORDER["pitchwheel"], mido.Message("pitchwheel", channel=channel, pitch=int(pb.pitch)))
+        )
+    for note in inst.notes:
+        on, off = t2t(note.start), t2t(note.end)
+        off = max(off, on + 1)
+        events.append(
+            (
+                on,
+                _ORDER["note_on"],
+                mido.Message("note_on", channel=channel, note=int(note.pitch), velocity=int(note.velocity)),
+            )
+        )
+        events.append(
+            (off, _ORDER["note_off"], mido.Message("note_off", channel=channel, note=int(note.pitch), velocity=0))
+        )
+    return _to_track(events)
+
+
+def instruments_to_midi(pm: pretty_midi.PrettyMIDI, instruments: Sequence[pretty_midi.Instrument]) -> bytes:
+    """A type-1 file: conductor track (tempo, meter, key) plus one track per instrument."""
+    mf = mido.MidiFile(type=1, ticks_per_beat=pm.resolution)
+    mf.tracks.append(_conductor(pm))
+    melodic = [c for c in range(16) if c != 9]
+    n_melodic = 0
+    for inst in instruments:
+        if inst.is_drum:
+            channel = 9
+        else:
+            channel = melodic[n_melodic % len(melodic)]
+            n_melodic += 1
+        mf.tracks.append(_instrument_track(pm, inst, channel))
+    buf = io.BytesIO()
+    mf.save(file=buf)
+    return buf.getvalue()

@@ -1,0 +1,139 @@
+"""Typed records of the data contract: one per thing, linked by id.
+
+Records are frozen (copy with changes via `model_copy(update=...)`), reject
+unknown keys, and check their invariants when built.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 1
+SONG_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*__[a-z0-9][a-z0-9-]*__[0-9a-f]{6}$")
+
+Source = Literal["sample", "lakh", "music21", "dir"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = SCHEMA_VERSION
+    id: str = Field(min_length=1)
+
+
+class Failure(Record):
+    """An item a stage skipped, and why (the id comes first in every message)."""
+
+    stage: str
+    reason: str
+    origin: str | None = None
+
+
+class Song(Record):
+    """A deduplicated source MIDI file, copied into the ingest stage's folder."""
+
+    artist: str
+    title: str
+    source: Source
+    origin: str = Field(description="where it came from: path under the input folder or corpus id")
+    midi: str = Field(description="relative path of the copied MIDI file")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    n_instruments: int = Field(ge=0)
+    n_notes: int = Field(ge=0)
+    duration_s: float = Field(ge=0)
+    truth: str | None = Field(default=None, description="ground-truth JSON (embedded sample only)")
+
+    @model_validator(mode="after")
+    def _id_shape(self) -> Song:
+        if not SONG_ID_RE.match(self.id):
+            raise ValueError(f"song id {self.id!r} is not artist__title__hash6")
+        return self
+
+
+class Duplicate(Record):
+    """A source file dropped by dedupe; `id` is its origin."""
+
+    kept: str = Field(description="id of the song that was kept instead")
+    kept_origin: str
+    reason: Literal["lakh-version", "same-notes"]
+    detail: str
+
+
+class TempoChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    time_s: float = Field(ge=0)
+    tempo_bpm: float = Field(gt=0, description="quarter notes per minute, as MIDI states it")
+
+
+class TimeSignature(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    time_s: float = Field(ge=0)
+    numerator: int = Field(ge=1)
+    denominator: int = Field(ge=1)
+
+
+class KeySignature(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    time_s: float = Field(ge=0)
+    tonic: str
+    scale: Literal["major", "minor"]
+
+
+class Track(Record):
+    """One instrument of a song, written to its own MIDI file with the song's tempo map."""
+
+    song_id: str
+    midi: str
+    source_index: int = Field(ge=0, description="index among the source file's instruments")
+    track_name: str
+    program: int = Field(ge=0, le=127)
+    is_drum: bool
+    name: str = Field(description="General MIDI instrument (or drum kit) name")
+    family: str = Field(description="General MIDI family, or 'Drums'")
+    subfamily: str
+    n_notes: int = Field(ge=1)
+    pitch_min: int = Field(ge=0, le=127)
+    pitch_max: int = Field(ge=0, le=127)
+    max_polyphony: int = Field(ge=1)
+    polyphonic_fraction: float = Field(ge=0, le=1, description="share of sounding time with 2+ notes")
+    polyphony: Literal["monophonic", "polyphonic"]
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    n_pitch_bends: int = Field(ge=0)
+    n_control_changes: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Track:
+        if not self.id.startswith(self.song_id + "/t"):
+            raise ValueError(f"track id {self.id!r} must be '{self.song_id}/tNN'")
+        if self.pitch_min > self.pitch_max:
+            raise ValueError(f"{self.id}: pitch_min {self.pitch_min} > pitch_max {self.pitch_max}")
+        if self.end_s < self.start_s:
+            raise ValueError(f"{self.id}: end_s {self.end_s} < start_s {self.start_s}")
+        return self
+
+
+class SplitSong(Record):
+    """A song after splitting: its timing grid and its per-instrument tracks."""
+
+    artist: str
+    title: str
+    source_midi: str
+    duration_s: float = Field(gt=0)
+    resolution: int = Field(gt=0, description="MIDI ticks per quarter note")
+    tempo_map: list[TempoChange] = Field(min_length=1)
+    time_signatures: list[TimeSignature]
+    key_signatures: list[KeySignature]
+    tracks: list[Track] = Field(min_length=1)
+    dropped_empty_tracks: int = Field(ge=0)
+    dropped_zero_length_notes: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitSong:
+        for t in self.tracks:
+            if t.song_id != self.id:
+                raise ValueError(f"{self.id}: track {t.id} belongs to {t.song_id}")
+        return self

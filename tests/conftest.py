@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pipeline.layout import StageDir
+from stages._runner import run_stage
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_params(root: Path, overrides: dict[str, Any]) -> None:
+    """The repository's params.yaml with sections updated by `overrides`."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in overrides.items():
+        if isinstance(values, dict) and isinstance(params.get(section), dict):
+            params[section] = _merge(params[section], values)
+        else:
+            params[section] = values
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _merge(base: dict, upd: dict) -> dict:
+    out = dict(base)
+    for k, v in upd.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+class Project:
+    """A scratch project root with its own params.yaml, for running stages in-process."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def params(self, **sections: Any) -> None:
+        write_params(self.root, sections)
+
+    def run(self, stage: str) -> int:
+        module = __import__(f"stages.{stage}", fromlist=[stage])
+        return run_stage(stage, getattr(module, stage), root=self.root)
+
+    def out(self, stage: str) -> StageDir:
+        return StageDir(stage, self.root)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    p = Project(tmp_path)
+    p.params(run={"workers": 1})
+    return p
+
+
+def copy_repo(dest: Path) -> Path:
+    """Copy the repository's tracked and unignored files into `dest` (a fresh git repo)."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, check=True, capture_output=True,
+    ).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
