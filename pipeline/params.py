@@ -21,7 +21,11 @@ from pydantic import (
 )
 
 
-class ParamsError(ValueError):
+class ConfigError(ValueError):
+    """The run is configured wrongly (a missing input folder, an unknown work, ...)."""
+
+
+class ParamsError(ConfigError):
     """params.yaml is malformed or holds a key or value the pipeline does not accept."""
 
 

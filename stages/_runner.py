@@ -15,7 +15,7 @@ from typing import Any
 from pipeline.io.atomic import write_json
 from pipeline.io.manifest import write_failures, write_manifest
 from pipeline.layout import EXTRA_OUTS, StageDir
-from pipeline.params import Params, ParamsError, load_params
+from pipeline.params import ConfigError, Params, ParamsError, load_params
 from pipeline.records import Failure, Record
 
 log = logging.getLogger("stages")
@@ -43,7 +43,7 @@ def _clear_outputs(out: StageDir) -> None:
 
 
 def run_stage(name: str, body: Callable[[Params, StageDir], StageResult], root: Path | None = None) -> int:
-    """Run one stage; returns the process exit code (0 ok, 1 nothing succeeded, 2 bad params)."""
+    """Run one stage; returns the exit code (0 ok, 1 nothing succeeded, 2 bad configuration)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     root = Path.cwd() if root is None else root
     try:
@@ -55,7 +55,11 @@ def run_stage(name: str, body: Callable[[Params, StageDir], StageResult], root: 
     _clear_outputs(out)
     out.dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    result = body(params, out)
+    try:
+        result = body(params, out)
+    except ConfigError as exc:
+        log.error("%s: stopped: %s", name, exc)
+        return 2
     write_manifest(out.manifest, result.records)
     write_failures(out.failures, result.failures)
     summary = {"stage": name, **result.summary, "failures": len(result.failures)}

@@ -30,7 +30,9 @@ def midi_bytes(
     mf = mido.MidiFile(type=1, ticks_per_beat=ppq)
     conductor: list[tuple[int, int, mido.MetaMessage]] = []
     if time_signature:
-        conductor.append((0, 0, mido.MetaMessage("time_signature", numerator=time_signature[0], denominator=time_signature[1])))
+        conductor.append(
+            (0, 0, mido.MetaMessage("time_signature", numerator=time_signature[0], denominator=time_signature[1]))
+        )
     if key:
         conductor.append((0, 1, mido.MetaMessage("key_signature", key=key)))
     for tick, us in tempos or [(0, 500_000)]:
@@ -41,12 +43,17 @@ def midi_bytes(
             (0, 0, mido.MetaMessage("track_name", name=spec.name)),
             (0, 1, mido.Message("program_change", channel=spec.channel, program=spec.program)),
         ]
-        ev += [(t, 2, mido.Message("control_change", channel=spec.channel, control=c, value=v)) for t, c, v in spec.controls]
+        ev += [
+            (t, 2, mido.Message("control_change", channel=spec.channel, control=c, value=v))
+            for t, c, v in spec.controls
+        ]
         ev += [(t, 3, mido.Message("pitchwheel", channel=spec.channel, pitch=v)) for t, v in spec.bends]
         for pitch, on, off, vel in spec.notes:
             ev.append((on, 5, mido.Message("note_on", channel=spec.channel, note=pitch, velocity=vel)))
             # A zero-length note keeps its note-off after its note-on.
-            ev.append((off, 6 if off == on else 4, mido.Message("note_off", channel=spec.channel, note=pitch, velocity=0)))
+            ev.append(
+                (off, 6 if off == on else 4, mido.Message("note_off", channel=spec.channel, note=pitch, velocity=0))
+            )
         mf.tracks.append(_track(ev))
     buf = io.BytesIO()
     mf.save(file=buf)

@@ -17,8 +17,16 @@ def _song(artist: str, title: str) -> Song:
     from pipeline.ids import song_id
 
     return Song(
-        id=song_id(artist, title, SHA), artist=artist, title=title, source="dir", origin=f"{artist}/{title}.mid",
-        midi=f"data/ingest/midi/{title}.mid", sha256=SHA, n_instruments=2, n_notes=10, duration_s=3.0,
+        id=song_id(artist, title, SHA),
+        artist=artist,
+        title=title,
+        source="dir",
+        origin=f"{artist}/{title}.mid",
+        midi=f"data/ingest/midi/{title}.mid",
+        sha256=SHA,
+        n_instruments=2,
+        n_notes=10,
+        duration_s=3.0,
     )
 
 
@@ -52,8 +60,18 @@ def test_missing_manifest_says_run_upstream(tmp_path):
 
 def test_invariants_checked_when_built():
     with pytest.raises(ValueError, match="artist__title__hash6"):
-        Song(id="Bad Id", artist="a", title="t", source="dir", origin="x", midi="m", sha256=SHA,
-             n_instruments=1, n_notes=1, duration_s=1)
+        Song(
+            id="Bad Id",
+            artist="a",
+            title="t",
+            source="dir",
+            origin="x",
+            midi="m",
+            sha256=SHA,
+            n_instruments=1,
+            n_notes=1,
+            duration_s=1,
+        )
     with pytest.raises(ValueError, match="reason"):
         Duplicate(id="x.mid", kept="k", kept_origin="y", reason="looks-similar", detail="")
 

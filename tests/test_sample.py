@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from collections import Counter
 
 import mido
@@ -25,7 +26,9 @@ def sample():
 def test_covers_keys_tempos_meters_and_lengths(sample):
     truths = [t for _, _, t, _ in sample]
     assert {t["key"]["label"] for t in truths} == {
-        f"{n} {s}" for n in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B") for s in ("major", "minor")
+        f"{n} {s}"
+        for n in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+        for s in ("major", "minor")
     }
     tempos = [tm["tempo_bpm"] for t in truths for tm in t["tempo_map"]]
     # MIDI stores whole microseconds per quarter: 70 BPM is 857143 us = 69.99999 BPM.
@@ -71,7 +74,9 @@ def test_key_signature_and_notes_agree_with_the_key(sample):
     for _, _, truth, pm in sample:
         key = truth["key"]
         if truth["key_signature_in_midi"]:
-            assert [from_key_number(k.key_number) for k in pm.key_signature_changes] == [(key["tonic_pc"], key["scale"])]
+            assert [from_key_number(k.key_number) for k in pm.key_signature_changes] == [
+                (key["tonic_pc"], key["scale"])
+            ]
         else:
             assert pm.key_signature_changes == []
         scale = {(key["tonic_pc"] + s) % 12 for s in SCALE_STEPS[key["scale"]]}
@@ -83,10 +88,10 @@ def test_key_signature_and_notes_agree_with_the_key(sample):
 
 def test_sections_tile_the_song_and_repeat(sample):
     repeats_checked = 0
-    for plan, _, truth, pm in sample:
+    for _, _, truth, pm in sample:
         sections = truth["sections"]
         assert sections[0]["start_bar"] == 0
-        for a, b in zip(sections, sections[1:], strict=False):
+        for a, b in itertools.pairwise(sections):
             assert a["start_bar"] + a["n_bars"] == b["start_bar"]
         assert sections[-1]["end_s"] == pytest.approx(truth["duration_s"], abs=1e-6)
         # The bass plays each bar's chord root on the downbeat.
@@ -95,7 +100,9 @@ def test_sections_tile_the_song_and_repeat(sample):
             for k, degree in enumerate(s["chords"]):
                 t0 = truth["bars"][s["start_bar"] + k]
                 first = [n for n in bass.notes if abs(n.start - t0) < 1e-3]
-                assert first and first[0].pitch % 12 == degree_pc(truth["key"]["tonic_pc"], truth["key"]["scale"], degree)
+                assert first and first[0].pitch % 12 == degree_pc(
+                    truth["key"]["tonic_pc"], truth["key"]["scale"], degree
+                )
         # A repeated section replays its melody.
         lead = next(i for i in pm.instruments if i.name == "Lead")
         by_name: dict[str, list[list[int]]] = {}

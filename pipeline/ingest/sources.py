@@ -11,7 +11,7 @@ from pathlib import Path
 from pipeline.midi.load import parse_midi
 from pipeline.midi.write import instruments_to_midi
 from pipeline.parallel import ItemError
-from pipeline.params import IngestParams
+from pipeline.params import ConfigError, IngestParams
 from pipeline.records import Source
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -35,7 +35,7 @@ class Candidate:
 
 def _midi_files(root: Path) -> list[Path]:
     if not root.is_dir():
-        raise FileNotFoundError(f"input folder {root} does not exist (param ingest.path)")
+        raise ConfigError(f"input folder {root} does not exist (param ingest.path)")
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -89,12 +89,12 @@ def discover_music21(composer: str, works: list[str], limit: int | None) -> list
         for work in works:
             found = corpus.getWork(work)
             if not found:
-                raise ValueError(f"music21 corpus has no work {work!r} (param ingest.music21.works)")
+                raise ConfigError(f"music21 corpus has no work {work!r} (param ingest.music21.works)")
             paths.append(Path(found if isinstance(found, (str, Path)) else found[0]))
     else:
         paths = sorted(Path(p) for p in corpus.getComposer(composer))
         if not paths:
-            raise ValueError(f"music21 corpus has no works by {composer!r} (param ingest.music21.composer)")
+            raise ConfigError(f"music21 corpus has no works by {composer!r} (param ingest.music21.composer)")
     if limit:
         paths = paths[:limit]
     out = []

@@ -15,6 +15,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from pipeline.io.atomic import atomic_open
+from pipeline.params import ConfigError
 from pipeline.records import Failure, Record
 
 R = TypeVar("R", bound=Record)
@@ -22,6 +23,10 @@ R = TypeVar("R", bound=Record)
 
 class ManifestError(ValueError):
     """A manifest line that does not match its record schema."""
+
+
+class MissingManifest(ConfigError, FileNotFoundError):
+    """An upstream stage has not run yet."""
 
 
 def write_manifest(path: Path, records: Iterable[Record]) -> int:

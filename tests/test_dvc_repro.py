@@ -1,0 +1,69 @@
+"""The real `dvc repro` on a copy of the repository: runs, caches, and re-runs only what changed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import copy_repo
+
+pytestmark = pytest.mark.slow
+
+
+def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_SITE_CACHE_DIR": str(root / ".dvc" / "tmp" / "site-cache"),
+        "DVC_NO_ANALYTICS": "1",
+    }
+    return subprocess.run(["dvc", *args], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+
+
+def _ran(result: subprocess.CompletedProcess) -> set[str]:
+    return {s for s in ("ingest", "split") if f"Running stage '{s}'" in result.stdout}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = copy_repo(tmp_path_factory.mktemp("repo"))
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    return root
+
+
+def test_repro_then_nothing_changed_then_only_split(repo):
+    first = _dvc(repo, "repro")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert (repo / "data/split/manifest.jsonl").stat().st_size > 0
+    assert (repo / "data/ingest/truth").is_dir()
+
+    second = _dvc(repo, "repro")
+    assert second.returncode == 0
+    assert _ran(second) == set()
+    assert "Data and pipelines are up to date" in second.stdout
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["split"]["legato_overlap_s"] = 0.02
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    third = _dvc(repo, "repro")
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert _ran(third) == {"split"}
+
+    status = _dvc(repo, "status")
+    assert "up to date" in status.stdout
+
+
+def test_invalid_params_fail_the_repro_with_the_key(repo):
+    original = (repo / "params.yaml").read_text()
+    try:
+        (repo / "params.yaml").write_text(original.replace("max_duration_s: 3600", "max_duration_s: -1"))
+        result = _dvc(repo, "repro", "split")
+        assert result.returncode != 0
+        assert "'split.max_duration_s' = -1" in result.stdout + result.stderr
+    finally:
+        (repo / "params.yaml").write_text(original)
