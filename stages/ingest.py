@@ -34,7 +34,7 @@ def ingest(params: Params, out: StageDir) -> StageResult:
     for pr in kept:
         c = pr.candidate
         midi = out.out("midi") / f"{pr.id}.mid"
-        write_bytes(midi, pr.data)
+        write_bytes(midi, pr.read_bytes())
         truth = None
         if c.truth is not None:
             truth_path = out.out("truth") / f"{pr.id}.json"

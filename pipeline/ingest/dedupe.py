@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import pretty_midi
 
 from pipeline.ids import sha256_bytes, song_id
 from pipeline.ingest.sources import Candidate, candidate_bytes
 from pipeline.midi.load import parse_midi
+from pipeline.parallel import ItemError
 from pipeline.records import Duplicate
 
 
 @dataclass(frozen=True)
 class Probe:
     candidate: Candidate
-    data: bytes
+    data: bytes | None  # kept only for generated songs; files are re-read when copied
     sha256: str
     fingerprint: str | None  # None when the file has no notes
     n_instruments: int
@@ -30,6 +32,15 @@ class Probe:
     @property
     def id(self) -> str:
         return song_id(self.candidate.artist, self.candidate.title, self.sha256)
+
+    def read_bytes(self) -> bytes:
+        """The probed bytes; a file that changed since it was probed is an error."""
+        if self.data is not None:
+            return self.data
+        data = Path(self.candidate.path or "").read_bytes()
+        if sha256_bytes(data) != self.sha256:
+            raise ItemError(f"{self.candidate.origin}: file changed while ingesting; run again")
+        return data
 
 
 def notes_fingerprint(pm: pretty_midi.PrettyMIDI) -> str | None:
@@ -53,9 +64,10 @@ def probe(job: tuple[Candidate, list[int]]) -> Probe:
     candidate, programs = job
     data = candidate_bytes(candidate, programs)
     parsed = parse_midi(data)
+    generated = candidate.path is None or candidate.source == "music21"
     return Probe(
         candidate=candidate,
-        data=data,
+        data=data if generated else None,
         sha256=sha256_bytes(data),
         fingerprint=notes_fingerprint(parsed.pm),
         n_instruments=parsed.n_instruments,

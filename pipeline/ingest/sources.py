@@ -8,6 +8,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from pipeline.midi.load import parse_midi
 from pipeline.midi.write import instruments_to_midi
 from pipeline.parallel import ItemError
@@ -154,7 +156,7 @@ def sample_candidates(seed: int, n_songs: int) -> list[Candidate]:
     from pipeline.sample.write import generate
 
     out = []
-    for plan, data, truth in generate(seed, n_songs):
+    for plan, data, truth in tqdm(generate(seed, n_songs), total=n_songs, desc="ingest: composing sample", unit="song"):
         origin = f"sample/{plan.index:03d}"
         out.append(Candidate(origin, "sample", plan.artist, plan.title, origin, 0, None, data, truth))
     return out

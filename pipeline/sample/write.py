@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from bisect import bisect_right
+from collections.abc import Iterator
 from typing import Any
 
 import mido
@@ -156,10 +157,9 @@ def truth(plan: SongPlan) -> dict[str, Any]:
     }
 
 
-def generate(seed: int, n_songs: int) -> list[tuple[SongPlan, bytes, dict[str, Any]]]:
+def generate(seed: int, n_songs: int) -> Iterator[tuple[SongPlan, bytes, dict[str, Any]]]:
+    """The sample's songs in order: (plan, MIDI bytes, ground truth)."""
     keys, tempos, titles = sample_assignments(seed, n_songs)
-    out = []
     for i in range(n_songs):
         plan = compose(seed, i, keys, tempos, titles)
-        out.append((plan, to_midi(plan), truth(plan)))
-    return out
+        yield plan, to_midi(plan), truth(plan)
