@@ -9,8 +9,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 CONSTRAINTS := requirements/constraints.txt
-# Debian packages the pipeline needs (git: DVC works on a git repository).
-APT_PACKAGES := git
+# Debian packages the pipeline needs (git: DVC works on a git repository;
+# libfluidsynth3: the SoundFont renderer behind pyfluidsynth, without the 142 MB
+# SoundFont and Qt that the `fluidsynth` package recommends).
+APT_PACKAGES := git libfluidsynth3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DVC_SITE_CACHE_DIR := $(CURDIR)/.dvc/tmp/site-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1

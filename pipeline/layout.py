@@ -17,6 +17,8 @@ FAILURES = "failures.jsonl"
 EXTRA_OUTS: dict[str, tuple[str, ...]] = {
     "ingest": ("midi", "truth", "duplicates.jsonl"),
     "split": ("midi",),
+    "render": ("audio",),
+    "mix": ("audio",),
 }
 STAGES: tuple[str, ...] = tuple(EXTRA_OUTS)
 

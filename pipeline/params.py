@@ -7,9 +7,12 @@ naming the key, the value given and what is allowed.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
+import pretty_midi
 import yaml
 from pydantic import (
     BaseModel,
@@ -19,6 +22,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+# GM families as pretty_midi names them, plus drum tracks (pipeline/midi/gm.py uses the same).
+GM_FAMILIES: tuple[str, ...] = (*pretty_midi.constants.INSTRUMENT_CLASSES, "Drums")
+
+
+def gm_family(program: int, is_drum: bool) -> str:
+    return "Drums" if is_drum else str(pretty_midi.program_to_instrument_class(int(program)))
 
 
 class ConfigError(ValueError):
@@ -99,10 +109,166 @@ class SplitParams(Section):
         return self
 
 
+ParamValue = float | int | bool | str
+
+
+class PatchSpec(Section):
+    """One sound: a SoundFont preset or a VST3 instrument with its settings."""
+
+    backend: Literal["soundfont", "vst3"] = "soundfont"
+    # soundfont
+    sf2: str | None = Field(None, description="SoundFont (.sf2/.sf3); null = pretty_midi's bundled GM set")
+    bank: int | None = Field(None, ge=0, le=16383, description="null = 0, or 128 for drum tracks")
+    preset: int | None = Field(None, ge=0, le=127, description="null = the track's own GM program or kit")
+    # vst3
+    plugin: str | None = Field(None, description="path to a .vst3 instrument")
+    plugin_name: str | None = Field(None, description="which plugin of a shell .vst3 holding several")
+    preset_file: str | None = Field(None, description=".vstpreset to load")
+    state_file: str | None = Field(None, description="raw plugin state saved from pedalboard's raw_state")
+    parameters: dict[str, ParamValue] = Field(default_factory=dict, description="plugin parameter values by name")
+    gain_db: float = Field(0.0, ge=-60, le=24, description="gain applied to this patch's render")
+
+    @model_validator(mode="after")
+    def _fields_fit_backend(self) -> PatchSpec:
+        vst_only = {
+            "plugin": self.plugin,
+            "plugin_name": self.plugin_name,
+            "preset_file": self.preset_file,
+            "state_file": self.state_file,
+            "parameters": self.parameters,
+        }
+        sf_only = {"sf2": self.sf2, "bank": self.bank, "preset": self.preset}
+        if self.backend == "vst3":
+            if not self.plugin:
+                raise ValueError("a vst3 patch needs 'plugin' (path to the .vst3)")
+            wrong = [k for k, v in sf_only.items() if v is not None]
+        else:
+            wrong = [k for k, v in vst_only.items() if v]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} do not apply to backend {self.backend!r}")
+        return self
+
+
+class PatchRuleMatch(Section):
+    """A rule matches a track when every condition given holds."""
+
+    drums: bool | None = None
+    programs: tuple[int, int] | None = Field(None, description="inclusive GM program range, e.g. [32, 39]")
+    family: list[str] | None = Field(None, description="GM families, e.g. [Bass] or [Synth Lead, Synth Pad]")
+    track_name: str | None = Field(None, description="regular expression searched in the track name (any case)")
+
+    @field_validator("programs")
+    @classmethod
+    def _range(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not 0 <= v[0] <= v[1] <= 127:
+            raise ValueError("must be [low, high] with 0 <= low <= high <= 127")
+        return v
+
+    @field_validator("family")
+    @classmethod
+    def _families(cls, v: list[str] | None) -> list[str] | None:
+        bad = [f for f in v or [] if f not in GM_FAMILIES]
+        if bad:
+            raise ValueError(f"unknown GM families {bad}; allowed: {', '.join(GM_FAMILIES)}")
+        return v
+
+    @field_validator("track_name")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+    def matches(self, program: int, is_drum: bool, track_name: str | None) -> bool:
+        """All given conditions hold. For drum tracks the program is the kit number."""
+        if self.drums is not None and self.drums != is_drum:
+            return False
+        if self.programs is not None and not self.programs[0] <= program <= self.programs[1]:
+            return False
+        if self.family is not None and gm_family(program, is_drum) not in self.family:
+            return False
+        return self.track_name is None or (
+            track_name is not None and re.search(self.track_name, track_name, re.IGNORECASE) is not None
+        )
+
+
+class PatchRule(Section):
+    name: str = Field(min_length=1)
+    match: PatchRuleMatch = PatchRuleMatch()
+    patches: list[str] = Field(min_length=1, description="patch names; the first renders, all are timbre alternatives")
+
+
+GM_DRUM_KITS = (0, 8, 16, 24, 25, 32, 40, 48, 56)
+
+
+def _coverage_gaps(rules: list[PatchRule]) -> list[str]:
+    """GM programs (as ranges) and drum kits that no rule matches without help from a track name."""
+    missing = [p for p in range(128) if not any(r.match.matches(p, False, None) for r in rules)]
+    gaps: list[str] = []
+    for p in missing:
+        if gaps and gaps[-1][1] == p - 1:
+            gaps[-1] = (gaps[-1][0], p)
+        else:
+            gaps.append((p, p))
+    out = [f"programs {a}-{b}" if a != b else f"program {a}" for a, b in gaps]
+    kits = [k for k in GM_DRUM_KITS if not any(r.match.matches(k, True, None) for r in rules)]
+    return out + ([f"drum kits {kits}"] if kits else [])
+
+
+class RenderParams(Section):
+    sample_rate: int = Field(44100, ge=8000, le=192000)
+    tail_s: float = Field(2.0, ge=0, le=30, description="rendered after the last note-off, then trimmed")
+    trim_db: float = Field(-80.0, ge=-140, le=-20, description="trailing audio below this (dBFS) is cut")
+    chunk_s: float = Field(10.0, gt=0, le=600, description="render in chunks this long (bounded memory)")
+    choice: Literal["first", "seeded"] = Field("first", description="which of a rule's patches renders a track")
+    soundfont_reverb: bool = Field(False, description="FluidSynth's built-in reverb (off: dry stems)")
+    soundfont_chorus: bool = Field(False, description="FluidSynth's built-in chorus (off: dry stems)")
+    patches: dict[str, PatchSpec] = Field(default_factory=lambda: {"gm": PatchSpec(), "gm-kit": PatchSpec(bank=128)})
+    rules: list[PatchRule] = Field(
+        default_factory=lambda: [
+            PatchRule(name="drums", match=PatchRuleMatch(drums=True), patches=["gm-kit"]),
+            PatchRule(name="everything", match=PatchRuleMatch(drums=False), patches=["gm"]),
+        ]
+    )
+
+    @model_validator(mode="after")
+    def _map_is_complete(self) -> RenderParams:
+        names = {n for r in self.rules for n in r.patches}
+        missing = sorted(names - set(self.patches))
+        if missing:
+            raise ValueError(f"rules name patches that are not defined under render.patches: {missing}")
+        gaps = _coverage_gaps(self.rules)
+        if gaps:
+            raise ValueError(f"no rule (without track_name) matches {gaps}; add a catch-all rule")
+        return self
+
+
+class MixParams(Section):
+    stem_lufs: float = Field(-18.0, ge=-60, le=0, description="integrated loudness of every normalised stem")
+    mode: Literal["sum", "average"] = Field("sum", description="sum with gain staging, or the mean of the stems")
+    mix_lufs: float = Field(-14.0, ge=-60, le=0, description="integrated loudness of the mix")
+    ceiling_dbtp: float = Field(-1.0, ge=-20, le=0, description="true-peak ceiling kept by a limiter")
+    silence_lufs: float = Field(-70.0, ge=-120, le=-20, description="stems quieter than this are left out")
+    limiter_release_ms: float = Field(50.0, gt=0, le=1000)
+
+
 class Params(Section):
     run: RunParams = RunParams()
     ingest: IngestParams = IngestParams()
     split: SplitParams = SplitParams()
+    render: RenderParams = RenderParams()
+    mix: MixParams = MixParams()
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model inside Optional[...] (or the annotation itself)."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1:
+        return args[0]
+    return annotation
 
 
 def _field_path(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], list[str]]:
@@ -112,15 +278,20 @@ def _field_path(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[tuple[Any
     current: Any = model
     allowed: list[str] = sorted(model.model_fields)
     for part in loc:
-        fields = getattr(current, "model_fields", None)
+        current = _unwrap(current)
+        fields = getattr(current, "model_fields", None) if isinstance(current, type) else None
+        origin = get_origin(current)
         if isinstance(part, str) and fields is not None:
             allowed = sorted(fields)
             path.append(part)
             field = fields.get(part)
             current = field.annotation if field is not None else None
-        elif isinstance(part, int):
+        elif origin is dict:
             path.append(part)
-            current = None
+            current = get_args(current)[1]
+        elif isinstance(part, int) and origin in (list, tuple):
+            path.append(part)
+            current = get_args(current)[0]
         else:
             break
     return tuple(path), allowed

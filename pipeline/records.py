@@ -137,3 +137,72 @@ class SplitSong(Record):
             if t.song_id != self.id:
                 raise ValueError(f"{self.id}: track {t.id} belongs to {t.song_id}")
         return self
+
+
+class RenderedTrack(Record):
+    """A track rendered to a stereo stem (not yet loudness-normalised)."""
+
+    song_id: str
+    audio: str
+    track_name: str
+    program: int = Field(ge=0, le=127)
+    is_drum: bool
+    name: str
+    family: str
+    subfamily: str
+    polyphony: Literal["monophonic", "polyphonic"]
+    backend: Literal["soundfont", "vst3"]
+    rule: str = Field(description="the instrument-map rule that matched")
+    patch: str = Field(description="the patch that rendered it")
+    patch_detail: str = Field(description="what produced the sound: SoundFont bank/preset or plugin")
+    alternatives: list[str] = Field(description="the rule's patches: timbre alternatives for augmentation")
+    duration_s: float = Field(gt=0)
+    peak_dbfs: float
+    render_gain_db: float = Field(description="gain applied while rendering (patch gain, clipping headroom)")
+
+
+class RenderSong(Record):
+    artist: str
+    title: str
+    duration_s: float = Field(gt=0, description="the MIDI song's duration")
+    sample_rate: int
+    tracks: list[RenderedTrack] = Field(min_length=1)
+
+
+class Stem(Record):
+    """A loudness-normalised stem in the mix stage."""
+
+    audio: str
+    track_name: str
+    program: int = Field(ge=0, le=127)
+    is_drum: bool
+    name: str
+    family: str
+    subfamily: str
+    polyphony: Literal["monophonic", "polyphonic"]
+    backend: Literal["soundfont", "vst3"]
+    patch: str
+    patch_detail: str
+    loudness_before_lufs: float
+    loudness_after_lufs: float
+    gain_db: float
+    true_peak_dbtp: float
+    limited: bool = Field(description="a limiter kept the stem under the true-peak ceiling")
+
+
+class MixSong(Record):
+    """A song's normalised stems (the solo, monophonic-instrument view) and its mix (the polyphonic view)."""
+
+    artist: str
+    title: str
+    sample_rate: int
+    duration_s: float = Field(gt=0)
+    mode: Literal["sum", "average"]
+    mix: str
+    stems: list[Stem] = Field(min_length=1)
+    silent_stems: list[str] = Field(description="track ids left out of the mix as silent")
+    shared_gain_db: float = Field(description="one gain applied to the summed stems (Slakh-style gain staging)")
+    mix_gain_db: float = Field(description="gain that brought the mix to its loudness target")
+    mix_lufs: float
+    mix_true_peak_dbtp: float
+    mix_limited: bool

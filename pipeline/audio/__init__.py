@@ -1,0 +1,1 @@
+"""Audio measurements and processing: loudness, true peak, limiting, mixing."""

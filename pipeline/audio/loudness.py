@@ -1,0 +1,117 @@
+"""ITU-R BS.1770 loudness (pyloudnorm), true peak, and a true-peak limiter.
+
+pyloudnorm's own normalize can push peaks past full scale; here gain changes go
+through `limit_true_peak`, which keeps a ceiling measured on a 4x-oversampled
+signal (BS.1770-4 Annex 2), so a normalised file never clips.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pyloudnorm
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
+from scipy.signal import firwin, upfirdn
+
+OVERSAMPLE = 4
+BLOCK_S = 0.4  # BS.1770 gating block
+SILENCE = float("-inf")
+_TP_BLOCK = 1 << 13  # frames per oversampled block
+# Interpolation filter for true peak, sized as BS.1770-4 Annex 2 (about 12 taps per phase).
+# An odd length gives a whole-sample delay, so the 4x grid keeps the original sample
+# instants (an even length shifts it by 1/8 sample and under-reads crests there).
+_TP_TAPS = (firwin(49, 1 / OVERSAMPLE, window=("kaiser", 6.0)) * OVERSAMPLE).astype(np.float32)
+# No interpolated sample can exceed the input's peak times this (the largest phase's sum of |taps|):
+# blocks whose sample peak times this stays under a threshold need no oversampling.
+_TP_BOUND = float(max(np.abs(_TP_TAPS[p::OVERSAMPLE]).sum() for p in range(OVERSAMPLE)))
+
+
+@functools.cache
+def _meter(sample_rate: int) -> pyloudnorm.Meter:
+    return pyloudnorm.Meter(sample_rate)
+
+
+def integrated_lufs(x: np.ndarray, sample_rate: int) -> float:
+    """Gated integrated loudness of (frames, channels) audio; -inf for silence."""
+    if len(x) < round(BLOCK_S * sample_rate):
+        x = np.pad(x, ((0, round(BLOCK_S * sample_rate) - len(x)), (0, 0)))
+    if not np.any(x):
+        return SILENCE
+    value = float(_meter(sample_rate).integrated_loudness(x.astype(np.float64)))
+    return value if np.isfinite(value) else SILENCE
+
+
+def peak_envelope(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Per sample, the largest |value| of the 4x-oversampled signal around it.
+
+    Exact wherever it can exceed `floor`; elsewhere it may fall back to the sample
+    peak (still at most `floor`). Scales linearly with gain: env(g*x) = g*env(x).
+    """
+    xt = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)  # channels first: contiguous rows
+    n, pad, delay = xt.shape[1], len(_TP_TAPS), (len(_TP_TAPS) - 1) // 2
+    out = np.abs(xt).max(axis=0)
+    if not n:
+        return out
+    n_blocks = -(-n // _TP_BLOCK)
+    block_peaks = np.pad(out, (0, n_blocks * _TP_BLOCK - n)).reshape(n_blocks, _TP_BLOCK).max(axis=1)
+    for b in np.flatnonzero(block_peaks * _TP_BOUND > floor):
+        start = int(b) * _TP_BLOCK
+        lo, hi = max(0, start - pad), min(n, start + _TP_BLOCK + pad)
+        up = upfirdn(_TP_TAPS, xt[:, lo:hi], up=OVERSAMPLE, axis=-1)
+        peak = np.abs(up[0])
+        for row in up[1:]:
+            np.maximum(peak, np.abs(row), out=peak)
+        peak = peak[delay : delay + (hi - lo) * OVERSAMPLE]  # align with the input's samples
+        env = np.pad(peak, (0, (hi - lo) * OVERSAMPLE - len(peak))).reshape(-1, OVERSAMPLE).max(axis=1)
+        stop = min(n, start + _TP_BLOCK)
+        out[start:stop] = np.maximum(out[start:stop], env[start - lo : stop - lo])
+    return out
+
+
+def true_peak_dbtp(x: np.ndarray) -> float:
+    if not len(x) or not np.any(x):
+        return SILENCE
+    return to_db(peak_envelope(x, floor=float(np.abs(x).max())).max())
+
+
+def to_db(gain: float) -> float:
+    return float(20 * np.log10(gain)) if gain > 0 else SILENCE
+
+
+def db_to_gain(db: float) -> float:
+    return float(10 ** (db / 20))
+
+
+def limit_true_peak(
+    x: np.ndarray, sample_rate: int, ceiling_dbtp: float, release_ms: float = 50.0, envelope: np.ndarray | None = None
+) -> tuple[np.ndarray, bool, float]:
+    """Lookahead limiter: (audio with true peak at most the ceiling, whether it acted, its true peak dBTP).
+
+    The gain needed at each sample is taken as a minimum over a lookahead window
+    and then averaged over the same window, which ramps the gain down before a
+    peak and never above what any sample needs; a held, averaged release lets it
+    recover smoothly. `envelope` may be passed if already known: it must be exact
+    where it exceeds min(ceiling, sample peak) (see peak_envelope).
+    """
+    ceiling = db_to_gain(ceiling_dbtp)
+    if envelope is None:  # exact wherever it could matter for the gain or for the peak itself
+        envelope = peak_envelope(x, floor=min(ceiling, float(np.abs(x).max(initial=0.0))))
+    env = envelope
+    if env.max(initial=0.0) <= ceiling:
+        return x, False, to_db(env.max(initial=0.0))
+    need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
+    look = max(1, round(0.0015 * sample_rate))
+    # scipy's origin o puts a size-s window at [n - s//2 - o, n + (s-1)//2 - o].
+    ahead = minimum_filter1d(need, size=look, origin=-(look // 2))  # min over [n, n + look)
+    smooth = np.minimum(need, uniform_filter1d(ahead, size=look, origin=(look - 1) // 2))  # mean over (n - look, n]
+    rel = max(1, round(release_ms / 1000 * sample_rate))
+    held = minimum_filter1d(smooth, size=rel, origin=(rel - 1) // 2)  # hold over (n - rel, n]
+    gain = np.minimum(smooth, uniform_filter1d(held, size=rel, origin=(rel - 1) // 2))
+    y = (x * gain[:, None]).astype(x.dtype)
+    # Interpolation between the gain curve's samples can leave a hair over the ceiling.
+    peak = true_peak_dbtp(y)
+    if peak > ceiling_dbtp:
+        y = (y * db_to_gain(ceiling_dbtp - peak - 0.01)).astype(x.dtype)
+        peak = true_peak_dbtp(y)
+    return y, True, peak

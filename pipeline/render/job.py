@@ -1,0 +1,99 @@
+"""Render one split track: pick its patch, build the backend, write the stem."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pretty_midi
+
+from pipeline.midi.load import parse_midi
+from pipeline.parallel import ItemError
+from pipeline.params import RenderParams
+from pipeline.records import RenderedTrack, Track
+from pipeline.render.events import Backend, instrument_events
+from pipeline.render.fluid import SoundFontBackend
+from pipeline.render.patches import choose_patch, describe_patch
+from pipeline.render.track import RenderSettings, render_with_headroom
+
+DRUM_CHANNEL = 9
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    track: Track
+    root: Path
+    out_dir: Path
+    params: RenderParams
+    seed: int
+
+
+def settings_of(params: RenderParams) -> RenderSettings:
+    return RenderSettings(params.sample_rate, params.tail_s, params.trim_db, params.chunk_s)
+
+
+def make_backend(params: RenderParams, patch: str, rule: str, program: int, is_drum: bool) -> Backend:
+    spec = params.patches[patch]
+    if spec.backend == "vst3":
+        from pipeline.render.vst3 import Vst3Backend, cached_vst3
+
+        return Vst3Backend(cached_vst3(spec, patch, rule))
+    bank = spec.bank if spec.bank is not None else (128 if is_drum else 0)
+    preset = spec.preset if spec.preset is not None else program
+    sf2 = Path(spec.sf2) if spec.sf2 else None
+    return SoundFontBackend(sf2, bank, preset, params.sample_rate, params.soundfont_reverb, params.soundfont_chorus)
+
+
+def load_instrument(path: Path) -> pretty_midi.Instrument:
+    pm = parse_midi(path.read_bytes()).pm
+    notes = [i for i in pm.instruments if i.notes]
+    if len(notes) != 1:
+        raise ItemError(f"{path.name}: expected one instrument, found {len(notes)}")
+    return notes[0]
+
+
+def render_track(job: RenderJob) -> RenderedTrack:
+    """Render `job.track` to `<out_dir>/<song_id>/tNN.flac`."""
+    t, params = job.track, job.params
+    choice = choose_patch(params, t, job.seed)
+    backend = make_backend(params, choice.patch, choice.rule, t.program, t.is_drum)
+    inst = load_instrument(job.root / t.midi)
+    events = instrument_events(inst, DRUM_CHANNEL if t.is_drum else 0)
+    out = job.out_dir / t.song_id / f"{t.id.rsplit('/', 1)[1]}.flac"
+    spec = params.patches[choice.patch]
+    audio = render_with_headroom(backend, events, out, settings_of(params), spec.gain_db)
+    return RenderedTrack(
+        id=t.id,
+        song_id=t.song_id,
+        audio=out.relative_to(job.root).as_posix(),
+        track_name=t.track_name,
+        program=t.program,
+        is_drum=t.is_drum,
+        name=t.name,
+        family=t.family,
+        subfamily=t.subfamily,
+        polyphony=t.polyphony,
+        backend=spec.backend,
+        rule=choice.rule,
+        patch=choice.patch,
+        patch_detail=describe_patch(spec, t.program, t.is_drum),
+        alternatives=list(choice.alternatives),
+        duration_s=round(audio.duration_s, 6),
+        peak_dbfs=audio.peak_dbfs,
+        render_gain_db=audio.gain_db,
+    )
+
+
+def check_patches(params: RenderParams) -> None:
+    """Load every patch the map uses once, before any work: a wrong map is a config error."""
+    from pipeline.params import ConfigError
+
+    for rule in params.rules:
+        for name in rule.patches:
+            spec = params.patches[name]
+            if spec.backend == "vst3":
+                from pipeline.render.vst3 import load_vst3
+
+                load_vst3(spec, name, rule.name)
+            elif spec.sf2 and not Path(spec.sf2).is_file():
+                raise ConfigError(f"patch '{name}' (rule '{rule.name}'): SoundFont not found: {spec.sf2}")

@@ -1,0 +1,46 @@
+"""The instrument map: which patch renders a track, and its timbre alternatives.
+
+Rules are tried in order; the first whose conditions all hold wins. Its first
+patch renders the base stems (or a seeded choice); all of its patches are the
+track's alternatives for the timbre augmentation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pipeline.ids import item_rng
+
+if TYPE_CHECKING:
+    from pipeline.params import PatchSpec, RenderParams
+    from pipeline.records import Track
+
+
+@dataclass(frozen=True)
+class PatchChoice:
+    rule: str
+    patch: str
+    alternatives: tuple[str, ...]
+
+
+def choose_patch(params: RenderParams, track: Track, seed: int) -> PatchChoice:
+    for rule in params.rules:
+        if rule.match.matches(track.program, track.is_drum, track.track_name):
+            if params.choice == "seeded" and len(rule.patches) > 1:
+                pick = int(item_rng(seed, "render", track.id).integers(len(rule.patches)))
+            else:
+                pick = 0
+            return PatchChoice(rule.name, rule.patches[pick], tuple(rule.patches))
+    raise ValueError(f"{track.id}: no render rule matches program {track.program} (is_drum={track.is_drum})")
+
+
+def describe_patch(spec: PatchSpec, program: int, is_drum: bool) -> str:
+    """A readable, recordable description of what actually produced the sound."""
+    if spec.backend == "vst3":
+        name = f" ({spec.plugin_name})" if spec.plugin_name else ""
+        extra = f" preset {spec.preset_file}" if spec.preset_file else ""
+        return f"vst3 {spec.plugin}{name}{extra}"
+    bank = spec.bank if spec.bank is not None else (128 if is_drum else 0)
+    preset = spec.preset if spec.preset is not None else program
+    return f"soundfont {spec.sf2 or 'TimGM6mb.sf2'} bank {bank} preset {preset}"

@@ -1,0 +1,186 @@
+"""Stage `render` with real FluidSynth: timing, pitch, drums, patches, failures, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from pipeline.io.manifest import read_manifest
+from pipeline.params import parse_params
+from pipeline.records import Failure, RenderSong, SplitSong, Track
+from pipeline.render.events import instrument_events
+from pipeline.render.fluid import SoundFontBackend
+from pipeline.render.patches import choose_patch
+from tests.audio_checks import centroid_hz, dominant_hz, onsets
+from tests.midi_factory import TrackSpec, midi_bytes, write
+
+PPQ = 480
+TEMPOS = [(0, 500_000), (4 * PPQ, 400_000), (8 * PPQ, 666_667)]  # 120, 150, 90 BPM
+
+
+def _render(project, tmp_path, tracks, tempos=None, render=None, name="song.mid"):
+    write(tmp_path / "in" / name, midi_bytes(tracks, tempos=tempos, ppq=PPQ))
+    project.params(ingest={"source": "dir", "path": str(tmp_path / "in")}, render=render or {})
+    assert project.run("ingest") == 0 and project.run("split") == 0
+    code = project.run("render")
+    songs = list(read_manifest(project.out("render").manifest, RenderSong)) if code == 0 else []
+    fails = (
+        list(read_manifest(project.out("render").failures, Failure)) if project.out("render").failures.exists() else []
+    )
+    return code, songs, fails
+
+
+def _audio(project, track):
+    x, sr = sf.read(str(project.root / track.audio), dtype="float32")
+    return x, sr
+
+
+def test_onsets_follow_the_tempo_map(project, tmp_path):
+    import pretty_midi
+
+    clicks = [(76, q * PPQ, q * PPQ + PPQ // 8, 120) for q in range(12)]  # woodblock on every beat
+    code, (song,), _ = _render(project, tmp_path, [TrackSpec("Block", 115, 0, notes=clicks)], tempos=TEMPOS)
+    assert code == 0
+    expected = [n.start for n in pretty_midi.PrettyMIDI(str(tmp_path / "in/song.mid")).instruments[0].notes]
+    assert expected[5] - expected[4] == pytest.approx(0.4) and expected[9] - expected[8] == pytest.approx(
+        2 / 3, abs=1e-4
+    )
+    x, sr = _audio(project, song.tracks[0])
+    got = onsets(x, sr)
+    assert len(got) == len(expected)
+    assert np.max(np.abs(got - expected)) < 0.005  # within 5 ms, tempo changes included
+
+
+def test_a_single_note_sounds_at_its_pitch(project, tmp_path):
+    _, (song,), _ = _render(project, tmp_path, [TrackSpec("Flute", 73, 0, notes=[(69, 0, 2 * PPQ, 100)])])
+    x, sr = _audio(project, song.tracks[0])
+    assert dominant_hz(x[int(0.3 * sr) : int(0.9 * sr)], sr) == pytest.approx(440.0, rel=0.01)
+    t = song.tracks[0]
+    assert (t.backend, t.patch, t.rule) == ("soundfont", "gm", "pipes")
+    assert t.patch_detail == "soundfont TimGM6mb.sf2 bank 0 preset 73"
+    assert t.alternatives == ["gm", "flute", "pan-flute"]
+    # the stem starts at the song's time zero and ends after the release, trimmed
+    assert 1.0 <= t.duration_s <= 1.0 + 2.0
+
+
+def test_drums_render_as_a_kit_not_a_piano(project, tmp_path):
+    hats = [(42, q * PPQ // 2, q * PPQ // 2 + 60, 110) for q in range(8)]
+    drums = TrackSpec("Drums", 0, 9, notes=hats)
+    piano = TrackSpec("Piano", 0, 0, notes=hats)
+    _, (song,), _ = _render(project, tmp_path, [drums, piano])
+    by_name = {t.track_name: t for t in song.tracks}
+    kit, keys = by_name["Drums"], by_name["Piano"]
+    assert kit.is_drum and kit.patch_detail.endswith("bank 128 preset 0") and kit.name == "Standard Drum Kit"
+    x_kit, sr = _audio(project, kit)
+    x_keys, _ = _audio(project, keys)
+    assert centroid_hz(x_kit, sr) > 3000  # a hi-hat is noise up high
+    assert centroid_hz(x_keys, sr) < 1500  # the same note numbers on a piano are a low F#
+    assert dominant_hz(x_keys[: sr // 4], sr) == pytest.approx(92.5 * 2, rel=0.5)
+
+
+def test_controllers_and_bends_reach_the_synth(project, tmp_path):
+    note = [(69, 0, 4 * PPQ, 100)]
+    bent = TrackSpec("Lead", 80, 0, notes=note, bends=[(2 * PPQ, 4096)])  # +1 semitone (GM range +-2) from 1 s
+    _, (song,), _ = _render(project, tmp_path, [bent])
+    x, sr = _audio(project, song.tracks[0])
+    assert dominant_hz(x[int(0.2 * sr) : int(0.9 * sr)], sr) == pytest.approx(440, rel=0.01)
+    assert dominant_hz(x[int(1.2 * sr) : int(1.9 * sr)], sr) == pytest.approx(440 * 2 ** (1 / 12), rel=0.005)
+    quiet = TrackSpec("Lead", 80, 0, notes=note, controls=[(0, 7, 127), (2 * PPQ, 7, 30)])
+    _, (song,), _ = _render(project, tmp_path, [quiet], name="song.mid")
+    x, sr = _audio(project, song.tracks[0])
+    loud, soft = np.abs(x[int(0.5 * sr) : sr]).max(), np.abs(x[int(1.5 * sr) : 2 * sr]).max()
+    assert soft < loud / 4  # channel volume 127 -> 30
+
+
+def test_chunk_size_does_not_change_the_audio(tmp_path):
+    import pretty_midi
+
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(90, 60 + i % 12, i * 0.23, i * 0.23 + 0.5) for i in range(20)]
+    events = instrument_events(inst, 0)
+    backend = SoundFontBackend(None, 0, 0, 44100)
+    big = np.concatenate(list(backend.render(events, 5.0, 44100, 441000)))
+    small = np.concatenate(list(backend.render(events, 5.0, 44100, 4410)))
+    assert big.shape == small.shape == (220500, 2)
+    assert np.array_equal(big, small)  # also: nothing leaked from the first render into the second
+
+
+def test_a_missing_preset_fails_only_those_tracks(project, tmp_path):
+    tracks = [TrackSpec("Flute", 73, 0, notes=[(69, 0, PPQ, 100)]), TrackSpec("Bass", 33, 1, notes=[(40, 0, PPQ, 100)])]
+    render = {"patches": {"nowhere": {"backend": "soundfont", "bank": 7, "preset": 3}},
+              "rules": [{"name": "flutes", "match": {"family": ["Pipe"]}, "patches": ["nowhere"]},
+                        {"name": "drums", "match": {"drums": True}, "patches": ["gm-kit"]},
+                        {"name": "rest", "match": {"drums": False}, "patches": ["gm"]}]}  # fmt: skip
+    code, (song,), fails = _render(project, tmp_path, tracks, render=render)
+    assert code == 0
+    assert [t.track_name for t in song.tracks] == ["Bass"]
+    assert len(fails) == 1 and "has no preset 3 in bank 7" in fails[0].reason and fails[0].id.endswith("/t00")
+
+
+@pytest.mark.parametrize(
+    ("render", "message"),
+    [
+        (
+            {"patches": {"gm": {"backend": "soundfont", "sf2": "/nope/GM.sf2"}}},
+            "patch 'gm' (rule 'pianos'): SoundFont not found",
+        ),
+        (
+            {"patches": {"gm": {"backend": "vst3", "plugin": "/nope/Surge XT.vst3"}}},
+            "patch 'gm' (rule 'pianos'): VST3 plugin not found",
+        ),
+    ],
+)
+def test_a_broken_instrument_map_stops_before_any_work(project, tmp_path, caplog, render, message):
+    code, _, _ = _render(project, tmp_path, [TrackSpec("P", 0, 0, notes=[(60, 0, PPQ, 90)])], render=render)
+    assert code == 2
+    assert message in caplog.text
+    assert not (project.out("render").dir / "audio").exists()
+
+
+def _track(program: int, is_drum: bool = False, name: str = "", tid: str = "a__b__000000/t00") -> Track:
+    return Track(id=tid, song_id=tid.split("/")[0], midi="x.mid", source_index=0, track_name=name, program=program,
+                 is_drum=is_drum, name="n", family="f", subfamily="s", n_notes=1, pitch_min=60, pitch_max=60,
+                 max_polyphony=1, polyphonic_fraction=0, polyphony="monophonic", start_s=0, end_s=1,
+                 n_pitch_bends=0, n_control_changes=0)  # fmt: skip
+
+
+def test_rules_match_by_family_program_range_and_track_name():
+    params = parse_params({"render": {
+        "patches": {"gm": {}, "kit": {"bank": 128}, "bright": {"preset": 1}, "sub": {"preset": 38}},
+        "rules": [
+            {"name": "sub-by-name", "match": {"track_name": "sub ?bass"}, "patches": ["sub"]},
+            {"name": "kits", "match": {"drums": True}, "patches": ["kit"]},
+            {"name": "low-programs", "match": {"programs": [0, 7]}, "patches": ["bright", "gm"]},
+            {"name": "rest", "match": {"drums": False}, "patches": ["gm"]},
+        ]}}).render  # fmt: skip
+    assert choose_patch(params, _track(33, name="Sub Bass"), 0).rule == "sub-by-name"
+    assert choose_patch(params, _track(0, is_drum=True), 0).patch == "kit"
+    low = choose_patch(params, _track(4), 0)
+    assert (low.rule, low.patch, low.alternatives) == ("low-programs", "bright", ("bright", "gm"))
+    assert choose_patch(params, _track(33, name="Bass"), 0).rule == "rest"
+
+    seeded = params.model_copy(update={"choice": "seeded"})
+    picks = {choose_patch(seeded, _track(4, tid=f"a__b__000000/t{i:02d}"), 7).patch for i in range(30)}
+    assert picks == {"bright", "gm"}
+    assert choose_patch(seeded, _track(4), 7) == choose_patch(seeded, _track(4), 7)
+
+
+def test_the_default_map_covers_every_program_and_kit():
+    from pipeline.params import load_params
+    from tests.conftest import REPO
+
+    params = load_params(REPO / "params.yaml").render
+    for program in range(128):
+        assert choose_patch(params, _track(program), 0).patch
+    for kit in (0, 8, 16, 24, 25, 32, 40, 48, 56):
+        assert choose_patch(params, _track(kit, is_drum=True), 0).rule == "drums"
+
+
+def test_split_songs_render_every_track(project):
+    project.params(ingest={"sample": {"songs": 2}})
+    for stage in ("ingest", "split", "render"):
+        assert project.run(stage) == 0
+    split = {t.id for s in read_manifest(project.out("split").manifest, SplitSong) for t in s.tracks}
+    rendered = {t.id for s in read_manifest(project.out("render").manifest, RenderSong) for t in s.tracks}
+    assert rendered == split
