@@ -19,6 +19,8 @@ EXTRA_OUTS: dict[str, tuple[str, ...]] = {
     "split": ("midi",),
     "render": ("audio",),
     "mix": ("audio",),
+    "tag": (),
+    "metadata": (),
 }
 STAGES: tuple[str, ...] = tuple(EXTRA_OUTS)
 

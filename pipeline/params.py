@@ -255,12 +255,113 @@ class MixParams(Section):
     limiter_release_ms: float = Field(50.0, gt=0, le=1000)
 
 
+class TempoParams(Section):
+    backend: Literal["auto", "deeprhythm", "essentia"] = Field(
+        "auto", description="auto: deeprhythm when its weights are available, else essentia (recorded)"
+    )
+    deeprhythm_weights: str | None = Field(None, description="path to deeprhythm-0.7.pth (it cannot download offline)")
+    essentia_method: Literal["multifeature", "degara"] = "multifeature"
+    tolerance: float = Field(0.04, gt=0, le=0.2, description="Acc1/Acc2 tolerance (MIREX: 4%)")
+
+
+ESSENTIA_KEY_PROFILES = (
+    "bgate", "edma", "edmm", "temperley", "krumhansl", "diatonic", "tonictriad", "temperley2005", "thpcp",
+    "shaath", "gomez", "noland", "braw",
+)  # fmt: skip
+
+
+class KeyParams(Section):
+    profile: str = Field("bgate", description="essentia KeyExtractor profileType")
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str) -> str:
+        if v not in ESSENTIA_KEY_PROFILES:
+            raise ValueError(f"must be one of {', '.join(ESSENTIA_KEY_PROFILES)}")
+        return v
+
+
+class TimbreParams(Section):
+    """Thresholds that turn measured features into adjectives (pipeline/analysis/timbre.py)."""
+
+    bright_centroid_hz: float = Field(2500.0, gt=0, description="spectral centroid above: bright")
+    dark_centroid_hz: float = Field(800.0, gt=0, description="spectral centroid below: dark")
+    warm_low_mid_share: float = Field(0.5, ge=0, le=1, description="150-500 Hz energy share above: warm")
+    sub_heavy_share: float = Field(0.3, ge=0, le=1, description="20-60 Hz energy share above: sub-heavy")
+    airy_share: float = Field(0.1, ge=0, le=1, description="energy share above 8 kHz above: airy")
+    wide_correlation: float = Field(0.6, ge=-1, le=1, description="L/R correlation below: wide")
+    mono_correlation: float = Field(0.98, ge=-1, le=1, description="L/R correlation above: mono")
+    punchy_punch_db: float = Field(3.0, ge=0, description="transient punch above: punchy")
+    gritty_grit: float = Field(0.45, ge=0, le=1, description="grit above: gritty")
+    clean_grit: float = Field(0.2, ge=0, le=1, description="grit below: clean")
+    noisy_noisiness: float = Field(0.3, ge=0, le=1, description="noisier sounds are not judged gritty/clean")
+    dynamic_range_db: float = Field(10.0, ge=0, description="loudness range above: dynamic")
+
+
+class TagParams(Section):
+    tempo: TempoParams = TempoParams()
+    key: KeyParams = KeyParams()
+    timbre: TimbreParams = TimbreParams()
+    label_policy: Literal["midi", "audio", "agree"] = Field(
+        "midi", description="what the dataset states: MIDI truth, audio estimates, or MIDI where both agree"
+    )
+    disagreement: Literal["flag", "drop"] = Field("flag", description="with label_policy agree: flag or drop songs")
+
+
+class SpotifyParams(Section):
+    enabled: bool = True
+    match_threshold: float = Field(0.8, ge=0, le=1, description="title+artist similarity needed to accept a hit")
+    search_limit: int = Field(10, ge=1, le=10, description="search results compared (Spotify returns at most 10)")
+    market: str | None = Field(None, description="ISO country code for search, e.g. US")
+
+
+class LastfmParams(Section):
+    enabled: bool = True
+    min_tag_weight: int = Field(10, ge=0, le=100, description="Last.fm tag weights run 0-100")
+    max_tags: int = Field(10, ge=1, le=100)
+    junk_tags: list[str] = Field(
+        default_factory=lambda: [
+            "seen live",
+            "favorites",
+            "favourites",
+            "favorite",
+            "favourite",
+            "my favorite",
+            "albums i own",
+            "love",
+            "loved",
+            "awesome",
+            "beautiful",
+            "amazing",
+            "cool",
+            "good",
+            "best",
+            "spotify",
+            "owned",
+        ],
+        description="tags dropped (any case); the artist's own name is always dropped",
+    )
+
+
+class MetadataParams(Section):
+    cache_dir: str = Field("data/cache/metadata", description="persistent API response cache (not a DVC output)")
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    retries: int = Field(3, ge=0, le=10, description="retries on timeouts, 429 and 5xx")
+    backoff_s: float = Field(1.0, ge=0, le=60, description="first retry delay, doubled each time")
+    max_retry_after_s: float = Field(60.0, ge=0, le=3600, description="longest Retry-After honoured")
+    rate_limit_per_s: float = Field(5.0, gt=0, le=100, description="requests per second per service")
+    spotify: SpotifyParams = SpotifyParams()
+    lastfm: LastfmParams = LastfmParams()
+
+
 class Params(Section):
     run: RunParams = RunParams()
     ingest: IngestParams = IngestParams()
     split: SplitParams = SplitParams()
     render: RenderParams = RenderParams()
     mix: MixParams = MixParams()
+    tag: TagParams = TagParams()
+    metadata: MetadataParams = MetadataParams()
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -206,3 +206,97 @@ class MixSong(Record):
     mix_lufs: float
     mix_true_peak_dbtp: float
     mix_limited: bool
+
+
+class NotationInfo(BaseModel):
+    """What the notes do (from the MIDI), for a whole track or a time span."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: str | None
+    notes_per_second: float
+    notes_per_beat: float
+    speed: str | None
+    density: str | None
+    contour: str | None
+    pitch_register: str | None = Field(description="low, mid or high (pydantic reserves `register`)")
+    pitch_range_semitones: int
+    polyphony: int
+
+
+class TimbreInfo(BaseModel):
+    """Measured audio features and the adjectives they make true."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    features: dict[str, float]
+    tags: list[str]
+
+
+class StemTags(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    timbre: TimbreInfo
+    notation: NotationInfo
+
+
+class TempoTags(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    midi_bpm: float = Field(description="quarter-note BPM, duration-weighted over the tempo map")
+    midi_beat_bpm: float = Field(description="the felt beat's BPM (dotted quarter in compound meters)")
+    audio_bpm: dict[str, float] = Field(description="estimate per backend (beat level)")
+    acc1: dict[str, bool]
+    acc2: dict[str, bool]
+    label_bpm: float
+    label_source: Literal["midi", "audio"]
+
+
+class KeyTags(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    midi: str | None
+    midi_source: str | None = Field(description="key_signature or pitch_profile")
+    audio: str
+    audio_strength: float | None
+    relation: Literal["exact", "relative", "fifth", "parallel", "other"] | None
+    label: str
+    label_source: Literal["midi", "audio"]
+
+
+class TagSong(Record):
+    """Labels a song's prompts will state, with how audio and MIDI agree."""
+
+    artist: str
+    title: str
+    duration_s: float
+    time_signature: str
+    tempo: TempoTags
+    key: KeyTags
+    tempo_backend: str = Field(description="the backend whose estimate labels (audio policy) and is reported")
+    agrees: bool = Field(description="audio and MIDI agree on tempo (Acc1) and key (exact)")
+    flagged: bool = Field(description="label_policy agree and they disagree")
+    timbre: TimbreInfo
+    stems: list[StemTags]
+
+
+Provenance = Literal["midi", "audio", "spotify", "lastfm", "none"]
+
+
+class MetadataSong(Record):
+    """The reference metadata shape, every field with its provenance."""
+
+    Song: str
+    Artist: str
+    Tags: list[str]
+    Instruments: list[str]
+    duration_ms: int
+    acousticness: float | None
+    energy: float | None
+    instrumentalness: float | None
+    danceability: float | None
+    valence: float | None
+    key: str
+    mode: Literal["major", "minor"]
+    tempo: float
+    sections: list[dict[str, float]] | None
+    provenance: dict[str, Provenance]
+    spotify_track_id: str | None
+    spotify_similarity: float | None
+    lastfm_tag_weights: dict[str, int]

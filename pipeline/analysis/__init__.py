@@ -1,0 +1,1 @@
+"""Measurements behind the words prompts use: timbre from audio, what the notes do from MIDI."""

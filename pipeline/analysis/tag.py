@@ -1,0 +1,119 @@
+"""Tag one song: tempo and key from audio and MIDI, their agreement, timbre and notation."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from pipeline.analysis.key import KeyLabel, audio_key, midi_key, relation
+from pipeline.analysis.notation import describe_notation
+from pipeline.analysis.tempo import TempoPlan, beat_tempo, midi_tempo, tempo_accuracy, tempo_backend
+from pipeline.analysis.timbre import TimbreThresholds, timbre_features, timbre_tags
+from pipeline.midi.load import parse_midi
+from pipeline.parallel import ItemError
+from pipeline.params import TagParams
+from pipeline.records import (
+    KeyTags,
+    MixSong,
+    NotationInfo,
+    SplitSong,
+    StemTags,
+    TagSong,
+    TempoTags,
+    TimbreInfo,
+)
+
+
+@dataclass(frozen=True)
+class TagJob:
+    mix: MixSong
+    split: SplitSong
+    root: Path
+    params: TagParams
+    tempo: TempoPlan
+    thresholds: TimbreThresholds
+
+
+# GM presets that are distorted by design (overdriven and distortion guitar, charang lead).
+# The grit measure can miss their distortion on high single notes, so they are never "clean".
+DISTORTED_GM_PRESETS = frozenset({29, 30, 84})
+_SOUNDFONT_PRESET = re.compile(r"^soundfont .* bank 0 preset (\d+)$")
+
+
+def _timbre(x: np.ndarray, sr: int, thresholds: TimbreThresholds, patch_detail: str | None = None) -> TimbreInfo:
+    feats = timbre_features(x, sr)
+    values = {k: float(v) for k, v in dataclasses.asdict(feats).items()}
+    tags = list(timbre_tags(feats, thresholds))
+    m = _SOUNDFONT_PRESET.match(patch_detail or "")
+    if m and int(m[1]) in DISTORTED_GM_PRESETS and "clean" in tags:
+        tags.remove("clean")
+    return TimbreInfo(features=values, tags=tags)
+
+
+def _notation(path: Path) -> NotationInfo:
+    pm = parse_midi(path.read_bytes()).pm
+    inst = next(i for i in pm.instruments if i.notes)
+    n = describe_notation(inst, pm)
+    if n is None:
+        raise ItemError(f"{path.name}: no notes to describe")
+    fields = dataclasses.asdict(n)
+    fields["pitch_register"] = fields.pop("register")
+    return NotationInfo(**fields)
+
+
+def tag_song(job: TagJob) -> TagSong:
+    mix, split, p = job.mix, job.split, job.params
+    x, sr = sf.read(str(job.root / mix.mix), dtype="float32", always_2d=True)
+    mono = x.mean(axis=1)
+
+    ts = split.time_signatures[0] if split.time_signatures else None
+    num, den = (ts.numerator, ts.denominator) if ts else (4, 4)
+    quarter = midi_tempo([(t.time_s, t.tempo_bpm) for t in split.tempo_map], split.duration_s)
+    beat = beat_tempo(quarter, num, den)
+    estimates, acc1, acc2 = {}, {}, {}
+    for name in job.tempo.measured:
+        est = tempo_backend(name, p.tempo.deeprhythm_weights, p.tempo.essentia_method).estimate(mono, sr)
+        estimates[name] = est.bpm
+        acc1[name], acc2[name] = tempo_accuracy(est.bpm, beat, p.tempo.tolerance)
+
+    pm = parse_midi((job.root / split.source_midi).read_bytes()).pm
+    k_midi: KeyLabel | None = midi_key(pm)
+    k_audio = audio_key(mono, sr, p.key.profile)
+    rel = relation(k_audio, k_midi) if k_midi else None
+    agrees = bool(acc1[job.tempo.primary]) and rel == "exact"
+
+    use_audio = p.label_policy == "audio" or k_midi is None
+    if p.label_policy == "agree" and not agrees and p.disagreement == "drop":
+        raise ItemError(
+            f"audio and MIDI disagree (tempo {estimates[job.tempo.primary]} vs {beat} BPM, "
+            f"key {k_audio.label} vs {k_midi.label if k_midi else 'none'}); dropped by tag.disagreement"
+        )
+    tempo = TempoTags(
+        midi_bpm=quarter, midi_beat_bpm=beat, audio_bpm=estimates, acc1=acc1, acc2=acc2,
+        label_bpm=estimates[job.tempo.primary] if p.label_policy == "audio" else quarter,
+        label_source="audio" if p.label_policy == "audio" else "midi",
+    )  # fmt: skip
+    key = KeyTags(
+        midi=k_midi.label if k_midi else None, midi_source=k_midi.source if k_midi else None,
+        audio=k_audio.label, audio_strength=k_audio.strength, relation=rel,
+        label=k_audio.label if use_audio else k_midi.label,  # type: ignore[union-attr]
+        label_source="audio" if use_audio else "midi",
+    )  # fmt: skip
+
+    tracks = {t.id: t for t in split.tracks}
+    stems = []
+    for stem in mix.stems:
+        y, _ = sf.read(str(job.root / stem.audio), dtype="float32", always_2d=True)
+        notation = _notation(job.root / tracks[stem.id].midi)
+        timbre = _timbre(y, sr, job.thresholds, stem.patch_detail)
+        stems.append(StemTags(id=stem.id, timbre=timbre, notation=notation))
+    return TagSong(
+        id=mix.id, artist=mix.artist, title=mix.title, duration_s=mix.duration_s, time_signature=f"{num}/{den}",
+        tempo=tempo, key=key, tempo_backend=job.tempo.primary, agrees=agrees,
+        flagged=p.label_policy == "agree" and not agrees, timbre=_timbre(x, sr, job.thresholds), stems=stems,
+    )  # fmt: skip
