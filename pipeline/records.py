@@ -139,11 +139,9 @@ class SplitSong(Record):
         return self
 
 
-class RenderedTrack(Record):
-    """A track rendered to a stereo stem (not yet loudness-normalised)."""
+class Sound(BaseModel):
+    """Which instrument made a stem, and how: shared by a rendered track and its normalised stem."""
 
-    song_id: str
-    audio: str
     track_name: str
     program: int = Field(ge=0, le=127)
     is_drum: bool
@@ -152,9 +150,16 @@ class RenderedTrack(Record):
     subfamily: str
     polyphony: Literal["monophonic", "polyphonic"]
     backend: Literal["soundfont", "vst3"]
-    rule: str = Field(description="the instrument-map rule that matched")
     patch: str = Field(description="the patch that rendered it")
     patch_detail: str = Field(description="what produced the sound: SoundFont bank/preset or plugin")
+
+
+class RenderedTrack(Record, Sound):
+    """A track rendered to a stereo stem (not yet loudness-normalised)."""
+
+    song_id: str
+    audio: str
+    rule: str = Field(description="the instrument-map rule that matched")
     alternatives: list[str] = Field(description="the rule's patches: timbre alternatives for augmentation")
     duration_s: float = Field(gt=0)
     peak_dbfs: float
@@ -169,20 +174,10 @@ class RenderSong(Record):
     tracks: list[RenderedTrack] = Field(min_length=1)
 
 
-class Stem(Record):
+class Stem(Record, Sound):
     """A loudness-normalised stem in the mix stage."""
 
     audio: str
-    track_name: str
-    program: int = Field(ge=0, le=127)
-    is_drum: bool
-    name: str
-    family: str
-    subfamily: str
-    polyphony: Literal["monophonic", "polyphonic"]
-    backend: Literal["soundfont", "vst3"]
-    patch: str
-    patch_detail: str
     loudness_before_lufs: float
     loudness_after_lufs: float
     gain_db: float

@@ -18,7 +18,7 @@ from pipeline.audio.loudness import db_to_gain, integrated_lufs, limit_true_peak
 from pipeline.io.atomic import atomic_open
 from pipeline.parallel import ItemError
 from pipeline.params import MixParams
-from pipeline.records import MixSong, RenderSong, Stem
+from pipeline.records import MixSong, RenderSong, Sound, Stem
 
 SUBTYPE = "PCM_24"
 
@@ -86,13 +86,18 @@ def mix_song(job: MixJob) -> MixSong:
         path = song_dir / Path(t.audio).name
         write_flac(path, y, sr)
         acc[: len(y)] += y
-        stems.append(Stem(
-            id=t.id, audio=path.relative_to(job.root).as_posix(), track_name=t.track_name, program=t.program,
-            is_drum=t.is_drum, name=t.name, family=t.family, subfamily=t.subfamily, polyphony=t.polyphony,
-            backend=t.backend, patch=t.patch, patch_detail=t.patch_detail, loudness_before_lufs=_r(before),
-            loudness_after_lufs=_r(after), gain_db=_r(gain_db), true_peak_dbtp=_r(peak),
-            limited=limited,
-        ))  # fmt: skip
+        stems.append(
+            Stem(
+                id=t.id,
+                audio=path.relative_to(job.root).as_posix(),
+                loudness_before_lufs=_r(before),
+                loudness_after_lufs=_r(after),
+                gain_db=_r(gain_db),
+                true_peak_dbtp=_r(peak),
+                limited=limited,
+                **t.model_dump(include=set(Sound.model_fields)),
+            )
+        )
     if not stems:
         raise ItemError(f"all {len(song.tracks)} stems are silent (below {p.silence_lufs} LUFS)")
     acc32 = acc.astype(np.float32)
