@@ -12,10 +12,11 @@ from typing import Any
 import pylast
 
 from pipeline.metadata.cache import Params, ResponseCache, normalise_params
-from pipeline.metadata.errors import MalformedResponse, RetriesExhausted, ServiceUnavailable
+from pipeline.metadata.errors import MalformedResponse, RetriesExhausted
 from pipeline.metadata.notes import Notes
 from pipeline.metadata.results import LastfmResult
-from pipeline.metadata.retry import CallStats, Clock, Retrier, Sleep
+from pipeline.metadata.retry import Clock, Sleep
+from pipeline.metadata.service import Answer, ServiceLookup
 from pipeline.metadata.tags import clean_tags
 from pipeline.metadata.transports import LASTFM_HOSTS, LASTFM_NETWORK_ERRORS, LastfmTransport
 from pipeline.params import MetadataParams
@@ -27,8 +28,6 @@ ENDPOINT = "track.getTopTags"
 REFUSED_CODES = frozenset({4, 9, 10, 14, 15, 26})
 NO_KEY = "Last.fm: no API key (set LASTFM_API_KEY); songs get source none"
 
-Answer = dict[str, Any]
-
 
 def _weight(value: Any) -> int | None:
     try:
@@ -37,7 +36,9 @@ def _weight(value: Any) -> int | None:
         return None
 
 
-class LastfmLookup:
+class LastfmLookup(ServiceLookup):
+    name, service = "Last.fm", SERVICE
+
     def __init__(
         self,
         settings: MetadataParams,
@@ -47,23 +48,15 @@ class LastfmLookup:
         sleep: Sleep,
         clock: Clock,
     ):
-        self.settings, self.params = settings, settings.lastfm
-        self.cache, self.notes = cache, notes
-        self.stats = CallStats()
-        self._retrier = Retrier("Last.fm", settings, self.stats, sleep, clock, LASTFM_NETWORK_ERRORS)
+        super().__init__(settings, cache, notes, sleep, clock, LASTFM_NETWORK_ERRORS)
+        self.params = settings.lastfm
         self._api_key = (env.get("LASTFM_API_KEY") or "").strip()
         self._network: pylast.LastFMNetwork | None = None
         self._transport: LastfmTransport | None = None
-        self._off: str | None = None
-        self._down: str | None = None
         if not self.params.enabled:
             self._switch_off("disabled", "Last.fm: disabled (metadata.lastfm.enabled is false); songs get source none")
         elif not self._api_key:
             self._switch_off("no-key", NO_KEY)
-
-    def _switch_off(self, key: str, note: str) -> None:
-        self._off = note
-        self.notes.add(f"lastfm:{key}", note)
 
     def _net(self) -> pylast.LastFMNetwork:
         """pylast opens an httpx2.Client per request; our transport is mounted for the API host
@@ -83,20 +76,16 @@ class LastfmLookup:
 
     def _fetch(self, params: Params, what: str) -> Answer:
         params = normalise_params(params)
-        cached = self.cache.get(SERVICE, ENDPOINT, params)
+        cached = self._cached(ENDPOINT, params)
         if cached is not None:
-            self.stats.cache_hits += 1
             return cached
-        if self._down:
-            raise ServiceUnavailable(self._down)
+        self._raise_if_down()
         try:
             answer = self._download(params)
         except pylast.NetworkError as exc:  # pylast wraps whatever the transport raised
             cause = exc.underlying_error
             if isinstance(cause, RetriesExhausted):
-                self._down = f"Last.fm unavailable: {cause}"
-                self.notes.add("lastfm:down", f"{self._down}; songs not in the cache fail this run (re-run to retry)")
-                raise ServiceUnavailable(self._down) from cause
+                raise self._went_down(cause) from cause
             if isinstance(cause, MalformedResponse):
                 return self._malformed(str(cause), what)
             raise

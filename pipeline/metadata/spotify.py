@@ -19,10 +19,11 @@ from spotipy.exceptions import SpotifyException, SpotifyOauthError
 from spotipy.oauth2 import SpotifyClientCredentials
 
 from pipeline.metadata.cache import Params, ResponseCache, normalise_params
-from pipeline.metadata.errors import MalformedResponse, RetriesExhausted, ServiceUnavailable
+from pipeline.metadata.errors import MalformedResponse, RetriesExhausted
 from pipeline.metadata.notes import Notes
 from pipeline.metadata.results import Section, SpotifyResult
-from pipeline.metadata.retry import CallStats, Clock, Retrier, Sleep
+from pipeline.metadata.retry import Clock, Sleep
+from pipeline.metadata.service import Answer, ServiceLookup
 from pipeline.metadata.similarity import Candidate, pick_best, strip_decorations
 from pipeline.metadata.transports import SPOTIFY_NETWORK_ERRORS, SpotifyAdapter
 from pipeline.params import MetadataParams
@@ -37,8 +38,6 @@ FORBIDDEN_WHAT = {
 # Answers that are no fact about the request (credentials, proxies, passing trouble): never cached.
 UNCACHED_STATUS = frozenset({401, 407, 408, 429})
 NO_CREDENTIALS = "Spotify: no credentials (set SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET); songs get source none"
-
-Answer = dict[str, Any]
 
 
 def search_query(artist: str, title: str) -> str:
@@ -117,7 +116,9 @@ def _message(exc: SpotifyException) -> str:
     return str(exc.msg).split("\n", 1)[-1].strip() or f"HTTP {exc.http_status}"
 
 
-class SpotifyLookup:
+class SpotifyLookup(ServiceLookup):
+    name, service = "Spotify", SERVICE
+
     def __init__(
         self,
         settings: MetadataParams,
@@ -127,16 +128,12 @@ class SpotifyLookup:
         sleep: Sleep,
         clock: Clock,
     ):
-        self.settings, self.params = settings, settings.spotify
-        self.cache, self.notes = cache, notes
-        self.stats = CallStats()
-        self._retrier = Retrier("Spotify", settings, self.stats, sleep, clock, SPOTIFY_NETWORK_ERRORS)
+        super().__init__(settings, cache, notes, sleep, clock, SPOTIFY_NETWORK_ERRORS)
+        self.params = settings.spotify
         self._client_id = (env.get("SPOTIPY_CLIENT_ID") or "").strip()
         self._client_secret = (env.get("SPOTIPY_CLIENT_SECRET") or "").strip()
         self._sp: spotipy.Spotify | None = None
         self._session: requests.Session | None = None
-        self._off: str | None = None  # why every song gets source none
-        self._down: str | None = None  # why songs not in the cache fail
         self._forbidden: set[str] = set()
         self._checked_forbidden: set[str] = set()
         if not self.params.enabled:
@@ -145,10 +142,6 @@ class SpotifyLookup:
             self._switch_off("no-credentials", NO_CREDENTIALS)
 
     # -- plumbing -------------------------------------------------------------
-
-    def _switch_off(self, key: str, note: str) -> None:
-        self._off = note
-        self.notes.add(f"spotify:{key}", note)
 
     def _client(self) -> spotipy.Spotify:
         """Built on first need, so a run answered from the cache never asks for a token."""
@@ -183,22 +176,18 @@ class SpotifyLookup:
         comes after the cache so that answers cached before the 403 still count.
         """
         params = normalise_params(params)
-        cached = self.cache.get(SERVICE, endpoint, params)
+        cached = self._cached(endpoint, params)
         if cached is not None:
-            self.stats.cache_hits += 1
             return cached
         if gated and self._is_forbidden(endpoint):
             return {"status": 403, "message": "remembered as forbidden"}
-        if self._down:
-            raise ServiceUnavailable(self._down)
+        self._raise_if_down()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # spotipy flags audio-features/analysis
                 answer = call(params)
         except RetriesExhausted as exc:
-            self._down = f"Spotify unavailable: {exc}"
-            self.notes.add("spotify:down", f"{self._down}; songs not in the cache fail this run (re-run to retry)")
-            raise ServiceUnavailable(self._down) from exc
+            raise self._went_down(exc) from exc
         except MalformedResponse as exc:
             self.notes.add(
                 f"spotify:{endpoint}:malformed",
