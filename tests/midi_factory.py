@@ -8,6 +8,8 @@ from pathlib import Path
 
 import mido
 
+from pipeline.midi.write import events_to_track
+
 
 @dataclass
 class TrackSpec:
@@ -37,7 +39,7 @@ def midi_bytes(
         conductor.append((0, 1, mido.MetaMessage("key_signature", key=key)))
     for tick, us in tempos or [(0, 500_000)]:
         conductor.append((tick, 2, mido.MetaMessage("set_tempo", tempo=us)))
-    mf.tracks.append(_track(conductor))
+    mf.tracks.append(events_to_track(conductor))
     for spec in tracks:
         ev: list[tuple[int, int, object]] = [
             (0, 0, mido.MetaMessage("track_name", name=spec.name)),
@@ -54,18 +56,10 @@ def midi_bytes(
             ev.append(
                 (off, 6 if off == on else 4, mido.Message("note_off", channel=spec.channel, note=pitch, velocity=0))
             )
-        mf.tracks.append(_track(ev))
+        mf.tracks.append(events_to_track(ev))
     buf = io.BytesIO()
     mf.save(file=buf)
     return buf.getvalue()
-
-
-def _track(events) -> mido.MidiTrack:
-    track, last = mido.MidiTrack(), 0
-    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
-        track.append(msg.copy(time=tick - last))
-        last = tick
-    return track
 
 
 def band(ppq: int = 480, bars: int = 4, tempos: list[tuple[int, int]] | None = None, key: str | None = "G") -> bytes:

@@ -10,7 +10,7 @@ import numpy as np
 import pretty_midi
 
 from pipeline.midi.keyfind import estimate_key
-from pipeline.midi.keys import NOTE_NAMES, Scale, from_key_number, key_label, tonic_pc
+from pipeline.midi.keys import NOTE_NAMES, Scale, from_key_number, tonic_pc
 
 Relation = Literal["exact", "relative", "fifth", "parallel", "other"]
 
@@ -77,6 +77,3 @@ def relation(a: KeyLabel, b: KeyLabel) -> Relation:
     if (a.pc - b.pc) % 12 in (5, 7):
         return "fifth"
     return "other"
-
-
-__all__ = ["KeyLabel", "audio_key", "key_label", "midi_key", "relation"]

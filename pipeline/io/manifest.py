@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from pipeline.io.atomic import atomic_open
 from pipeline.params import ConfigError
@@ -63,7 +63,3 @@ def write_failures(path: Path, failures: Iterable[Failure]) -> int:
         for f in items:
             fh.write(f.model_dump_json() + "\n")
     return len(items)
-
-
-def to_jsonable(model: BaseModel) -> dict:
-    return json.loads(model.model_dump_json())

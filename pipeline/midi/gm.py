@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pretty_midi
 
+from pipeline.params import gm_family
+
 DRUMS_FAMILY = "Drums"
 
 # (first program, last program, sub-family), covering 0-127 without gaps.
@@ -106,9 +108,7 @@ def subfamily(program: int, is_drum: bool = False) -> str:
 
 
 def family(program: int, is_drum: bool = False) -> str:
-    if is_drum:
-        return DRUMS_FAMILY
-    return str(pretty_midi.program_to_instrument_class(int(program)))
+    return gm_family(program, is_drum)
 
 
 def instrument_name(program: int, is_drum: bool = False) -> str:

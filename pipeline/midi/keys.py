@@ -32,15 +32,6 @@ def mido_key(pc: int, scale: Scale) -> str:
     return (_MIDO_MAJOR if scale == "major" else _MIDO_MINOR)[pc % 12]
 
 
-def from_mido_key(key: str) -> tuple[int, Scale]:
-    scale: Scale = "minor" if key.endswith("m") else "major"
-    return tonic_pc(key[:-1] if scale == "minor" else key), scale
-
-
 def from_key_number(key_number: int) -> tuple[int, Scale]:
     """pretty_midi's KeySignature.key_number: 0-11 major, 12-23 minor."""
     return key_number % 12, ("major" if key_number < 12 else "minor")
-
-
-def to_key_number(pc: int, scale: Scale) -> int:
-    return pc % 12 + (0 if scale == "major" else 12)

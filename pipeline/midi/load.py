@@ -31,8 +31,6 @@ class MidiLimits:
 @dataclass
 class ParsedMidi:
     pm: pretty_midi.PrettyMIDI
-    midi_type: int
-    n_tracks: int
     zero_length_notes: int
 
     @property
@@ -109,4 +107,4 @@ def parse_midi(data: bytes, limits: MidiLimits | None = None) -> ParsedMidi:
         end = pm.get_end_time()
         if end > limits.max_duration_s:
             raise MidiError(f"too long: {end:.0f} s (limit {limits.max_duration_s:g} s; param split.max_duration_s)")
-    return ParsedMidi(pm=pm, midi_type=mf.type, n_tracks=len(mf.tracks), zero_length_notes=_count_zero_length(mf))
+    return ParsedMidi(pm=pm, zero_length_notes=_count_zero_length(mf))

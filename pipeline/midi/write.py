@@ -35,10 +35,11 @@ def _conductor(pm: pretty_midi.PrettyMIDI) -> mido.MidiTrack:
     for ks in pm.key_signature_changes:
         pc, scale = from_key_number(ks.key_number)
         events.append((pm.time_to_tick(ks.time), 2, mido.MetaMessage("key_signature", key=mido_key(pc, scale))))
-    return _to_track(events)
+    return events_to_track(events)
 
 
-def _to_track(events: list[tuple[int, int, mido.Message | mido.MetaMessage]]) -> mido.MidiTrack:
+def events_to_track(events: list[tuple[int, int, mido.Message | mido.MetaMessage]]) -> mido.MidiTrack:
+    """(absolute tick, order at that tick, message) -> a track of delta times."""
     track = mido.MidiTrack()
     last = 0
     for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
@@ -73,7 +74,7 @@ def _instrument_track(pm: pretty_midi.PrettyMIDI, inst: pretty_midi.Instrument, 
         events.append(
             (off, _ORDER["note_off"], mido.Message("note_off", channel=channel, note=int(note.pitch), velocity=0))
         )
-    return _to_track(events)
+    return events_to_track(events)
 
 
 def instruments_to_midi(pm: pretty_midi.PrettyMIDI, instruments: Sequence[pretty_midi.Instrument]) -> bytes:

@@ -54,10 +54,6 @@ def instrument_events(inst: pretty_midi.Instrument, channel: int, program: int |
     return ev
 
 
-def last_time(events: Sequence[SynthEvent]) -> float:
-    return max((e.time_s for e in events), default=0.0)
-
-
 class Backend(Protocol):
     """A synth that turns events into audio.
 

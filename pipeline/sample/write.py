@@ -16,6 +16,7 @@ import mido
 
 from pipeline.midi import gm
 from pipeline.midi.keys import NOTE_NAMES, key_label, mido_key
+from pipeline.midi.write import events_to_track
 from pipeline.sample.compose import SongPlan, compose, sample_assignments
 
 PPQ = 480
@@ -63,7 +64,7 @@ def to_midi(plan: SongPlan) -> bytes:
     if plan.has_key_signature:
         conductor.append((0, 2, mido.MetaMessage("key_signature", key=mido_key(plan.tonic, plan.scale))))
     conductor += [(tick, 3, mido.MetaMessage("set_tempo", tempo=us)) for tick, us in _tempo_us(plan)]
-    mf.tracks.append(_track(conductor))
+    mf.tracks.append(events_to_track(conductor))
     channels = iter(c for c in range(16) if c != 9)
     for part in plan.parts:
         ch = 9 if part.is_drum else next(channels)
@@ -82,18 +83,10 @@ def to_midi(plan: SongPlan) -> bytes:
             on, off = _tick(n.start), _tick(n.start + n.duration)
             ev.append((on, 5, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)))
             ev.append((off, 4, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
-        mf.tracks.append(_track(ev))
+        mf.tracks.append(events_to_track(ev))
     buf = io.BytesIO()
     mf.save(file=buf)
     return buf.getvalue()
-
-
-def _track(events: list[tuple[int, int, Any]]) -> mido.MidiTrack:
-    track, last = mido.MidiTrack(), 0
-    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
-        track.append(msg.copy(time=tick - last))
-        last = tick
-    return track
 
 
 def truth(plan: SongPlan) -> dict[str, Any]:
