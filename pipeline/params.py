@@ -354,6 +354,107 @@ class MetadataParams(Section):
     lastfm: LastfmParams = LastfmParams()
 
 
+class SplitRatios(Section):
+    train: float = Field(0.8, ge=0, le=1)
+    validation: float = Field(0.1, ge=0, le=1)
+    test: float = Field(0.1, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum(self) -> SplitRatios:
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + validation + test must be 1 (got {total:g})")
+        if self.train <= 0:
+            raise ValueError("train must be > 0")
+        return self
+
+
+class SectionParams(Section):
+    """How songs are cut into sections from the MIDI when Spotify has none (pipeline/clips/sections.py)."""
+
+    source: Literal["auto", "midi", "none"] = Field(
+        "auto", description="auto: Spotify sections when present, else MIDI-derived; none: the song is one section"
+    )
+    min_bars: int = Field(4, ge=1, description="shortest section; shorter ones merge into a neighbour")
+    novelty: float = Field(0.35, gt=0, le=1, description="bar-to-bar change (0-1) that starts a new section")
+    rest_bars: int = Field(1, ge=1, description="this many silent bars in a row are a section break")
+
+
+class ClipParams(Section):
+    window_s: float = Field(20.0, gt=0, le=600, description="training window; clips are at most this long")
+    bar_counts: list[int] = Field(
+        default_factory=lambda: [16, 8, 4, 2],
+        min_length=1,
+        description="allowed clip lengths in bars; the longest that fits the window and the section wins",
+    )
+    stems: Literal["none", "monophonic", "all"] = Field(
+        "monophonic", description="which solo stems also get clips (besides the mix)"
+    )
+    tail: Literal["pad", "drop"] = Field(
+        "pad", description="a section's remainder shorter than the shortest bar count: pad with silence, or drop"
+    )
+    silence_lufs: float = Field(-50.0, ge=-120, le=-10, description="clips quieter than this are dropped")
+    sections: SectionParams = SectionParams()
+    splits: SplitRatios = SplitRatios()
+
+    @field_validator("bar_counts")
+    @classmethod
+    def _bar_counts(cls, v: list[int]) -> list[int]:
+        if any(b < 1 for b in v):
+            raise ValueError("must be whole numbers of bars >= 1")
+        return sorted(set(v), reverse=True)
+
+
+class StyleMix(Section):
+    """Per-clip prompt style mixture (ratios are normalised)."""
+
+    natural: float = Field(0.5, ge=0, description="natural language (LLM-written, or a template sentence)")
+    tags: float = Field(0.25, ge=0, description="Foundation-1 ordered tag list")
+    subset: float = Field(0.25, ge=0, description="Stable Audio Open random metadata subset, shuffled")
+
+    @model_validator(mode="after")
+    def _positive(self) -> StyleMix:
+        if self.natural + self.tags + self.subset <= 0:
+            raise ValueError("at least one style needs a ratio > 0")
+        return self
+
+
+class SamplingParams(Section):
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(96, ge=8, le=1024)
+
+
+class VllmParams(Section):
+    model: str = Field("meta-llama/Llama-3.1-8B-Instruct", description="HF id or local directory")
+    python: str = Field(".venv-llm/bin/python", description="interpreter of the environment vLLM is installed in")
+    dtype: str = Field("auto", description="auto | bfloat16 | float16 | float32")
+    batch_size: int = Field(64, ge=1, description="requests per llm.chat call")
+    max_model_len: int = Field(4096, ge=256)
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+
+
+class OpenAIParams(Section):
+    base_url: str = Field("http://localhost:8000/v1", description="any OpenAI-compatible server, e.g. vllm serve")
+    model: str = "meta-llama/Llama-3.1-8B-Instruct"
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (may be unset)")
+    concurrency: int = Field(8, ge=1, le=256, description="requests in flight")
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class PromptsParams(Section):
+    backend: Literal["template", "vllm", "openai"] = "template"
+    styles: StyleMix = StyleMix()
+    retries: int = Field(2, ge=0, le=10, description="extra LLM attempts for a prompt that fails validation")
+    few_shot: int = Field(3, ge=0, le=20, description="examples from the examples file in each request")
+    examples: str = Field("pipeline/prompts/examples/v1.json", description="versioned few-shot examples")
+    cache_dir: str = Field("data/cache/prompts", description="persistent prompt cache (not a DVC output)")
+    sampling: SamplingParams = SamplingParams()
+    vllm: VllmParams = VllmParams()
+    openai: OpenAIParams = OpenAIParams()
+
+
 class Params(Section):
     run: RunParams = RunParams()
     ingest: IngestParams = IngestParams()
@@ -362,6 +463,8 @@ class Params(Section):
     mix: MixParams = MixParams()
     tag: TagParams = TagParams()
     metadata: MetadataParams = MetadataParams()
+    clip: ClipParams = ClipParams()
+    prompts: PromptsParams = PromptsParams()
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -295,3 +295,91 @@ class MetadataSong(Record):
     spotify_track_id: str | None
     spotify_similarity: float | None
     lastfm_tag_weights: dict[str, int]
+
+
+Split = Literal["train", "validation", "test"]
+
+
+class ClipInstrument(BaseModel):
+    """An instrument that plays in a clip's span, and how it was rendered (so augment can re-render it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    track_id: str
+    midi_track: int = Field(ge=0, description="index of its track in the clip's MIDI span file")
+    name: str = Field(description="General MIDI instrument (or drum kit) name")
+    family: str
+    subfamily: str
+    program: int = Field(ge=0, le=127)
+    is_drum: bool
+    patch: str = Field(description="the patch that rendered it")
+    alternatives: list[str] = Field(description="the instrument-map rule's patches: timbre alternatives")
+    notation: NotationInfo = Field(description="what its notes do inside the clip's span")
+
+
+class Clip(Record):
+    """A training clip: a whole number of bars of a song's mix (or one solo stem), cut on bar lines.
+
+    The record is also the clip's JSON sidecar: every field describes the clip's own span.
+    """
+
+    song_id: str
+    artist: str
+    title: str
+    kind: Literal["mix", "stem"]
+    split: Split
+    audio: str = Field(description="44.1 kHz 16-bit stereo WAV")
+    sidecar: str = Field(description="JSON of this record beside the WAV (stable-audio-tools audio_dir)")
+    midi: str = Field(description="the per-track MIDI cut to the clip's bars, with the song's tempo map")
+    section: int = Field(ge=0, description="index of the song section the clip lies in")
+    section_source: Literal["spotify", "midi", "none"]
+    bar_start: int = Field(ge=0, description="index of the clip's first bar in the song")
+    bars: int = Field(ge=1)
+    padded_s: float = Field(ge=0, description="silence appended to complete the last bar or a padded tail")
+    loopable: bool = Field(description="no note crosses either end, and bars is a power of two")
+    seconds_start: float = Field(ge=0, description="where the clip starts in its song")
+    seconds_total: float = Field(gt=0, description="the clip's length")
+    sample_rate: int
+    loudness_lufs: float
+    instruments: list[ClipInstrument] = Field(min_length=1)
+    key: str | None = Field(description="'<tonic> <scale>' in effect in the span, e.g. 'F# minor'")
+    bpm: float = Field(gt=0, description="quarter-note BPM over the span (duration-weighted)")
+    time_signature: str
+    genre_tags: list[str] = Field(description="Last.fm tags of the song")
+    timbre: list[str] = Field(description="timbre adjectives measured on the clip's own audio")
+    timbre_features: dict[str, float]
+    fx: list[str] = Field(default_factory=list, description="effect labels (augment adds them; clips are dry)")
+    energy: float | None = None
+    acousticness: float | None = None
+    label_sources: dict[str, str] = Field(description="where key and bpm came from: midi or audio")
+
+    @model_validator(mode="after")
+    def _check(self) -> Clip:
+        if not self.id.startswith(self.song_id + "/c"):
+            raise ValueError(f"clip id {self.id!r} must be '{self.song_id}/cNNN[-tNN]'")
+        if self.kind == "stem" and len(self.instruments) != 1:
+            raise ValueError(f"{self.id}: a stem clip holds exactly one instrument")
+        return self
+
+    @property
+    def scale(self) -> str | None:
+        return self.key.split(" ")[1] if self.key else None
+
+    @property
+    def tonic(self) -> str | None:
+        return self.key.split(" ")[0] if self.key else None
+
+
+PromptStyle = Literal["natural", "tags", "subset"]
+
+
+class Prompt(Record):
+    """The text prompt of one clip (id = the clip's id), and how it was made."""
+
+    prompt: str = Field(min_length=1)
+    style: PromptStyle
+    backend: Literal["template", "vllm", "openai"] = Field(description="what wrote the text that was kept")
+    requested_backend: Literal["template", "vllm", "openai"]
+    model: str | None
+    attempts: int = Field(ge=0, description="LLM generations tried (0 for template)")
+    fallback: bool = Field(description="every LLM attempt failed validation; a template prompt replaced it")
+    rejected: list[str] = Field(default_factory=list, description="why each failed attempt was rejected")
