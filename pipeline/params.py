@@ -455,6 +455,192 @@ class PromptsParams(Section):
     openai: OpenAIParams = OpenAIParams()
 
 
+# Instrument ranges (MIDI pitches) a transposition keeps notes inside, per GM family: generous
+# sounding ranges of the instruments each family holds (drums are never transposed).
+DEFAULT_RANGES: dict[str, tuple[int, int]] = {
+    "Piano": (21, 108), "Chromatic Percussion": (36, 108), "Organ": (24, 96), "Guitar": (40, 88),
+    "Bass": (28, 67), "Strings": (28, 103), "Ensemble": (28, 103), "Brass": (28, 94), "Reed": (34, 96),
+    "Pipe": (48, 108), "Synth Lead": (24, 108), "Synth Pad": (24, 108), "Synth Effects": (0, 127),
+    "Ethnic": (36, 96), "Percussive": (24, 96), "Sound Effects": (0, 127),
+}  # fmt: skip
+
+# The pedalboard effects the FX axis knows, with the arguments each level may set
+# (pipeline/augment/fx.py builds them; delays take their time in beats of the variant's tempo).
+FX_EFFECT_ARGS: dict[str, frozenset[str]] = {
+    "distortion": frozenset({"drive_db"}),
+    "bitcrush": frozenset({"bit_depth"}),
+    "lowpass": frozenset({"cutoff_frequency_hz"}),
+    "chorus": frozenset({"rate_hz", "depth", "centre_delay_ms", "feedback", "mix"}),
+    "phaser": frozenset({"rate_hz", "depth", "centre_frequency_hz", "feedback", "mix"}),
+    "delay": frozenset({"delay_beats", "feedback", "mix"}),
+    "ping_pong_delay": frozenset({"delay_beats", "feedback", "mix"}),
+    "reverb": frozenset({"room_size", "damping", "wet_level", "dry_level", "width"}),
+}
+FX_LEVELS = ("low", "medium", "high")
+AugmentMethod = Literal["auto", "midi", "audio"]
+
+
+def _fx(levels: dict[str, dict[str, float]], weight: float = 1.0) -> EffectParams:
+    return EffectParams(weight=weight, levels=levels)
+
+
+def _default_effects() -> dict[str, EffectParams]:
+    return {
+        "reverb": _fx({
+            "low": {"room_size": 0.25, "wet_level": 0.12, "dry_level": 0.9, "damping": 0.5, "width": 1.0},
+            "medium": {"room_size": 0.55, "wet_level": 0.25, "dry_level": 0.8, "damping": 0.5, "width": 1.0},
+            "high": {"room_size": 0.9, "wet_level": 0.45, "dry_level": 0.65, "damping": 0.4, "width": 1.0},
+        }, weight=2.0),
+        "delay": _fx({
+            "low": {"delay_beats": 0.5, "feedback": 0.2, "mix": 0.2},
+            "medium": {"delay_beats": 0.75, "feedback": 0.35, "mix": 0.3},
+            "high": {"delay_beats": 0.75, "feedback": 0.55, "mix": 0.45},
+        }),
+        "ping_pong_delay": _fx({"medium": {"delay_beats": 0.5, "feedback": 0.45, "mix": 0.35}}),
+        "distortion": _fx({"low": {"drive_db": 10.0}, "medium": {"drive_db": 18.0}, "high": {"drive_db": 30.0}}),
+        "phaser": _fx({"medium": {"rate_hz": 0.5, "depth": 0.7, "centre_frequency_hz": 1000.0, "feedback": 0.4,
+                                  "mix": 0.6}}),
+        "chorus": _fx({"medium": {"rate_hz": 1.2, "depth": 0.35, "centre_delay_ms": 7.0, "feedback": 0.0,
+                                  "mix": 0.5}}),
+        "bitcrush": _fx({"medium": {"bit_depth": 6.0}}, weight=0.5),
+        "lowpass": _fx({"medium": {"cutoff_frequency_hz": 1200.0}}, weight=0.5),
+    }  # fmt: skip
+
+
+class AxisParams(Section):
+    """What every augmentation axis has: a switch, how many variants it leads, how often it joins others."""
+
+    enabled: bool = True
+    variants_per_clip: int = Field(1, ge=0, le=32, description="variants per clip led by this axis")
+    probability: float = Field(
+        0.2, ge=0, le=1, description="chance this axis also joins a variant led by another axis (combinations)"
+    )
+
+
+class KeyAxisParams(AxisParams):
+    semitones: list[int] = Field(
+        default_factory=lambda: [-5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6],
+        min_length=1,
+        description="transpositions drawn from (non-zero, within an octave)",
+    )
+    method: AugmentMethod = Field(
+        "auto", description="midi: re-render transposed MIDI; audio: PitchShift; auto: midi when the clip has its MIDI"
+    )
+    out_of_range: Literal["fold", "drop", "skip"] = Field(
+        "fold", description="notes leaving their family's range: fold by octaves, drop them, or skip the variant"
+    )
+    ranges: dict[str, tuple[int, int]] = Field(
+        default_factory=lambda: dict(DEFAULT_RANGES), description="MIDI pitch range per GM family"
+    )
+
+    @field_validator("semitones")
+    @classmethod
+    def _semitones(cls, v: list[int]) -> list[int]:
+        bad = [s for s in v if s == 0 or abs(s) > 12]
+        if bad:
+            raise ValueError(f"must be non-zero and within [-12, 12]; {bad} are not")
+        return sorted(set(v))
+
+    @field_validator("ranges")
+    @classmethod
+    def _ranges(cls, v: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        bad = sorted(f for f in v if f not in GM_FAMILIES or f == "Drums")
+        if bad:
+            raise ValueError(f"unknown GM families {bad} (drums are never transposed)")
+        wrong = sorted(f for f, (lo, hi) in v.items() if not 0 <= lo <= hi - 12 <= 115)
+        if wrong:
+            raise ValueError(f"{wrong}: need 0 <= low and low + 12 <= high <= 127 (an octave to fold into)")
+        return v
+
+
+class BpmAxisParams(AxisParams):
+    targets: list[float] = Field(default_factory=list, description="target BPMs; empty = `range` in `step`s")
+    range: tuple[float, float] = Field((70.0, 170.0), description="[low, high] target BPM when `targets` is empty")
+    step: float = Field(2.0, gt=0, le=50, description="spacing of range targets")
+    min_change: float = Field(0.04, ge=0, lt=1, description="smallest relative tempo change (|new/old - 1|)")
+    max_change: float = Field(0.25, gt=0, le=1, description="largest relative tempo change")
+    method: AugmentMethod = Field("auto", description="midi: re-render at the new tempo; audio: time_stretch")
+
+    @model_validator(mode="after")
+    def _check(self) -> BpmAxisParams:
+        lo, hi = self.range
+        if not 10 <= lo <= hi <= 400:
+            raise ValueError(f"range must be [low, high] within 10-400 BPM (got {list(self.range)})")
+        if any(not 10 <= t <= 400 for t in self.targets):
+            raise ValueError("targets must lie within 10-400 BPM")
+        if self.min_change >= self.max_change:
+            raise ValueError(f"min_change ({self.min_change}) must be below max_change ({self.max_change})")
+        return self
+
+
+class EffectParams(Section):
+    enabled: bool = True
+    weight: float = Field(1.0, gt=0, description="how often the effect is drawn, relative to the others")
+    levels: dict[str, dict[str, float]] = Field(
+        min_length=1, description="low | medium | high -> the plugin's arguments at that level"
+    )
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        bad = sorted(k for k in v if k not in FX_LEVELS)
+        if bad:
+            raise ValueError(f"levels {bad} unknown; allowed: {', '.join(FX_LEVELS)}")
+        return v
+
+
+class FxAxisParams(AxisParams):
+    probability: float = Field(0.3, ge=0, le=1, description="chance FX also join a variant led by another axis")
+    max_effects: int = Field(2, ge=1, le=4, description="effects per chain: 1 to this many, in signal-chain order")
+    wet_dry_labels: bool = Field(True, description="label variants 'Wet' (with FX) or 'Dry' (without), as Foundation-1")
+    effects: dict[str, EffectParams] = Field(default_factory=_default_effects)
+
+    @model_validator(mode="after")
+    def _check(self) -> FxAxisParams:
+        unknown = sorted(set(self.effects) - set(FX_EFFECT_ARGS))
+        if unknown:
+            raise ValueError(f"unknown effects {unknown}; allowed: {', '.join(FX_EFFECT_ARGS)}")
+        for name, effect in self.effects.items():
+            for level, args in effect.levels.items():
+                extra = sorted(set(args) - FX_EFFECT_ARGS[name])
+                if extra:
+                    raise ValueError(
+                        f"effects.{name}.levels.{level}: unknown arguments {extra}; "
+                        f"allowed: {', '.join(sorted(FX_EFFECT_ARGS[name]))}"
+                    )
+        if self.enabled and not any(e.enabled for e in self.effects.values()):
+            raise ValueError("the fx axis is enabled but no effect is")
+        return self
+
+
+class TimbreAxisParams(AxisParams):
+    instruments: Literal["one", "all"] = Field(
+        "one", description="which instruments of a clip take another patch of their rule: one (drawn) or all"
+    )
+
+
+class ShardParams(Section):
+    enabled: bool = Field(False, description="also write WebDataset tar shards (<split>-NNNNNN.tar)")
+    max_items: int = Field(1000, ge=1, description="items (wav + json pairs) per shard")
+
+
+class AugmentParams(Section):
+    kinds: list[Literal["mix", "stem"]] = Field(
+        default_factory=lambda: ["mix", "stem"], min_length=1, description="which clips get variants"
+    )
+    max_variants_per_clip: int = Field(2, ge=0, le=64, description="at most this many variants per clip (drawn)")
+    max_variants_per_phrase: int = Field(
+        4, ge=0, le=256, description="at most this many variants of one phrase (the same notes), over all its clips"
+    )
+    include_originals: bool = Field(True, description="the unchanged clips join the dataset with their prompts")
+    cache_dir: str = Field("data/cache/augment", description="content-addressed variant cache (not a DVC output)")
+    key: KeyAxisParams = KeyAxisParams()
+    bpm: BpmAxisParams = BpmAxisParams()
+    fx: FxAxisParams = FxAxisParams()
+    timbre: TimbreAxisParams = TimbreAxisParams()
+    shards: ShardParams = ShardParams()
+
+
 class Params(Section):
     run: RunParams = RunParams()
     ingest: IngestParams = IngestParams()
@@ -465,6 +651,7 @@ class Params(Section):
     metadata: MetadataParams = MetadataParams()
     clip: ClipParams = ClipParams()
     prompts: PromptsParams = PromptsParams()
+    augment: AugmentParams = AugmentParams()
 
 
 def _unwrap(annotation: Any) -> Any:

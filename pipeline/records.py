@@ -383,3 +383,42 @@ class Prompt(Record):
     attempts: int = Field(ge=0, description="LLM generations tried (0 for template)")
     fallback: bool = Field(description="every LLM attempt failed validation; a template prompt replaced it")
     rejected: list[str] = Field(default_factory=list, description="why each failed attempt was rejected")
+
+
+AugmentAxis = Literal["key", "bpm", "fx", "timbre"]
+
+
+class Transform(BaseModel):
+    """One recorded augmentation step (lhotse style): what was done, with which arguments and seed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    axis: AugmentAxis
+    name: str = Field(description="e.g. transpose_midi, pitch_shift_audio, tempo_midi, time_stretch_audio, fx_chain")
+    kwargs: dict[str, object] = Field(description="JSON values: the arguments that reproduce the step")
+    seed: int = Field(ge=0)
+
+
+class Variant(Clip):
+    """A training item of the augmented dataset: a clip, or a variant of it, with its own truthful labels.
+
+    Every Clip field describes the variant's own audio (key, bpm, seconds, fx, timbre, patches);
+    `id` is `<source clip id>/<suffix>` (`orig` for the unchanged clip). The record is also the
+    item's JSON sidecar in the dataset.
+    """
+
+    source_clip: str
+    suffix: str = Field(pattern=r"^[A-Za-z0-9+\-_]+$", description="what changed, e.g. k+2_bpm120_fx-reverb-high")
+    method: Literal["identity", "midi", "audio"] = Field(description="re-rendered from MIDI, processed audio, or as is")
+    transforms: list[Transform]
+    phrase: str = Field(description="hash of the notes the clip plays: variants per phrase are capped")
+    cache_key: str | None = Field(description="content address of the variant's audio in the augment cache")
+    prompt: str | None = Field(default=None, min_length=1)
+    prompt_style: PromptStyle | None = None
+
+    @model_validator(mode="after")
+    def _variant_id(self) -> Variant:
+        if self.id != f"{self.source_clip}/{self.suffix}":
+            raise ValueError(f"variant id {self.id!r} must be '{self.source_clip}/{self.suffix}'")
+        if (self.method == "identity") != (not self.transforms):
+            raise ValueError(f"{self.id}: only the identity entry has no transforms")
+        return self
