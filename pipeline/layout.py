@@ -21,6 +21,7 @@ EXTRA_OUTS: dict[str, tuple[str, ...]] = {
     "mix": ("audio",),
     "tag": (),
     "metadata": (),
+    "clip": ("audio", "midi"),
 }
 STAGES: tuple[str, ...] = tuple(EXTRA_OUTS)
 

@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 
 from pipeline.analysis.key import KeyLabel, audio_key, midi_key, relation
-from pipeline.analysis.notation import describe_notation
+from pipeline.analysis.notation import Notation, describe_notation
 from pipeline.analysis.tempo import TempoPlan, beat_tempo, midi_tempo, tempo_accuracy, tempo_backend
 from pipeline.analysis.timbre import TimbreThresholds, timbre_features, timbre_tags
 from pipeline.midi.load import parse_midi
@@ -45,7 +45,10 @@ DISTORTED_GM_PRESETS = frozenset({29, 30, 84})
 _SOUNDFONT_PRESET = re.compile(r"^soundfont .* bank 0 preset (\d+)$")
 
 
-def _timbre(x: np.ndarray, sr: int, thresholds: TimbreThresholds, patch_detail: str | None = None) -> TimbreInfo:
+def measure_timbre(
+    x: np.ndarray, sr: int, thresholds: TimbreThresholds, patch_detail: str | None = None
+) -> TimbreInfo:
+    """Timbre features of `x` and the adjectives they make true (a distorted GM preset is never "clean")."""
     feats = timbre_features(x, sr)
     values = {k: float(v) for k, v in dataclasses.asdict(feats).items()}
     tags = list(timbre_tags(feats, thresholds))
@@ -55,15 +58,19 @@ def _timbre(x: np.ndarray, sr: int, thresholds: TimbreThresholds, patch_detail: 
     return TimbreInfo(features=values, tags=tags)
 
 
+def notation_info(n: Notation) -> NotationInfo:
+    fields = dataclasses.asdict(n)
+    fields["pitch_register"] = fields.pop("register")
+    return NotationInfo(**fields)
+
+
 def _notation(path: Path) -> NotationInfo:
     pm = parse_midi(path.read_bytes()).pm
     inst = next(i for i in pm.instruments if i.notes)
     n = describe_notation(inst, pm)
     if n is None:
         raise ItemError(f"{path.name}: no notes to describe")
-    fields = dataclasses.asdict(n)
-    fields["pitch_register"] = fields.pop("register")
-    return NotationInfo(**fields)
+    return notation_info(n)
 
 
 def tag_song(job: TagJob) -> TagSong:
@@ -110,10 +117,10 @@ def tag_song(job: TagJob) -> TagSong:
     for stem in mix.stems:
         y, _ = sf.read(str(job.root / stem.audio), dtype="float32", always_2d=True)
         notation = _notation(job.root / tracks[stem.id].midi)
-        timbre = _timbre(y, sr, job.thresholds, stem.patch_detail)
+        timbre = measure_timbre(y, sr, job.thresholds, stem.patch_detail)
         stems.append(StemTags(id=stem.id, timbre=timbre, notation=notation))
     return TagSong(
         id=mix.id, artist=mix.artist, title=mix.title, duration_s=mix.duration_s, time_signature=f"{num}/{den}",
         tempo=tempo, key=key, tempo_backend=job.tempo.primary, agrees=agrees,
-        flagged=p.label_policy == "agree" and not agrees, timbre=_timbre(x, sr, job.thresholds), stems=stems,
+        flagged=p.label_policy == "agree" and not agrees, timbre=measure_timbre(x, sr, job.thresholds), stems=stems,
     )  # fmt: skip

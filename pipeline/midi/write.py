@@ -3,12 +3,16 @@
 pretty_midi's own writer truncates each tempo to whole microseconds with int(),
 which can shift a tempo map by 1 us per quarter; this writer rounds, so the
 written tempo map equals the source's. Ticks come from the source's tick grid.
+
+A `span` (start and end tick) writes only that stretch, starting at tick 0: the
+tempo, meter, key and controller state in effect at its start are restated at 0,
+notes starting inside it are kept and cut at its end (clips re-render from these).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import mido
 import pretty_midi
@@ -25,16 +29,47 @@ def tempo_us(pm: pretty_midi.PrettyMIDI) -> list[tuple[int, int]]:
     return [(int(tick), round(scale * pm.resolution * 1e6)) for tick, scale in pm._tick_scales]
 
 
-def _conductor(pm: pretty_midi.PrettyMIDI) -> mido.MidiTrack:
-    events: list[tuple[int, int, mido.MetaMessage]] = []
-    for tick, us in tempo_us(pm):
-        events.append((tick, 0, mido.MetaMessage("set_tempo", tempo=us)))
-    for ts in pm.time_signature_changes:
-        msg = mido.MetaMessage("time_signature", numerator=ts.numerator, denominator=ts.denominator)
-        events.append((pm.time_to_tick(ts.time), 1, msg))
+Span = tuple[int, int]  # [start, end) in the source's ticks
+
+
+Event = tuple[int, int, mido.Message | mido.MetaMessage]  # (tick, order at that tick, message)
+
+
+def _latest(events: list[Event], key: Callable[[mido.Message], object]) -> list[Event]:
+    """Of events before the span that collapse to tick 0, keep the last per key (a state, not a history)."""
+    kept: dict[object, Event] = {}
+    for event in sorted(events, key=lambda e: (e[0], e[1])):
+        kept[key(event[2])] = event
+    return list(kept.values())
+
+
+def _place(raw: list[Event], span: Span | None, key: Callable[[mido.Message], object]) -> list[Event]:
+    """Shift state events into the span: those before it become its opening state."""
+    if span is None:
+        return raw
+    before = [(0, o, m) for t, o, m in raw if t <= span[0]]
+    inside = [(t - span[0], o, m) for t, o, m in raw if span[0] < t < span[1]]
+    return _latest(before, key) + inside
+
+
+def _conductor(pm: pretty_midi.PrettyMIDI, span: Span | None = None) -> mido.MidiTrack:
+    events: list[Event] = []
+    tempo = [(tick, 0, mido.MetaMessage("set_tempo", tempo=us)) for tick, us in tempo_us(pm)]
+    events += _place(tempo, span, lambda m: "tempo")
+    meter = [
+        (
+            pm.time_to_tick(ts.time),
+            1,
+            mido.MetaMessage("time_signature", numerator=ts.numerator, denominator=ts.denominator),
+        )
+        for ts in pm.time_signature_changes
+    ]
+    events += _place(meter, span, lambda m: "meter")
+    keys = []
     for ks in pm.key_signature_changes:
         pc, scale = from_key_number(ks.key_number)
-        events.append((pm.time_to_tick(ks.time), 2, mido.MetaMessage("key_signature", key=mido_key(pc, scale))))
+        keys.append((pm.time_to_tick(ks.time), 2, mido.MetaMessage("key_signature", key=mido_key(pc, scale))))
+    events += _place(keys, span, lambda m: "key")
     return events_to_track(events)
 
 
@@ -48,21 +83,30 @@ def events_to_track(events: list[tuple[int, int, mido.Message | mido.MetaMessage
     return track
 
 
-def _instrument_track(pm: pretty_midi.PrettyMIDI, inst: pretty_midi.Instrument, channel: int) -> mido.MidiTrack:
+def _instrument_track(
+    pm: pretty_midi.PrettyMIDI, inst: pretty_midi.Instrument, channel: int, span: Span | None = None
+) -> mido.MidiTrack:
     t2t = pm.time_to_tick
     events: list[tuple[int, int, mido.Message | mido.MetaMessage]] = [
         (0, -1, mido.MetaMessage("track_name", name=inst.name or "")),
         (0, _ORDER["program_change"], mido.Message("program_change", channel=channel, program=int(inst.program))),
     ]
+    controls: list[Event] = []
     for cc in inst.control_changes:
         msg = mido.Message("control_change", channel=channel, control=int(cc.number), value=int(cc.value))
-        events.append((t2t(cc.time), _ORDER["control_change"], msg))
-    for pb in inst.pitch_bends:
-        events.append(
-            (t2t(pb.time), _ORDER["pitchwheel"], mido.Message("pitchwheel", channel=channel, pitch=int(pb.pitch)))
-        )
+        controls.append((t2t(cc.time), _ORDER["control_change"], msg))
+    events += _place(controls, span, lambda m: m.control)
+    bends: list[Event] = [
+        (t2t(pb.time), _ORDER["pitchwheel"], mido.Message("pitchwheel", channel=channel, pitch=int(pb.pitch)))
+        for pb in inst.pitch_bends
+    ]
+    events += _place(bends, span, lambda m: "bend")
     for note in inst.notes:
         on, off = t2t(note.start), t2t(note.end)
+        if span is not None:
+            if not span[0] <= on < span[1]:
+                continue
+            on, off = on - span[0], min(off, span[1]) - span[0]
         off = max(off, on + 1)
         events.append(
             (
@@ -77,10 +121,12 @@ def _instrument_track(pm: pretty_midi.PrettyMIDI, inst: pretty_midi.Instrument, 
     return events_to_track(events)
 
 
-def instruments_to_midi(pm: pretty_midi.PrettyMIDI, instruments: Sequence[pretty_midi.Instrument]) -> bytes:
-    """A type-1 file: conductor track (tempo, meter, key) plus one track per instrument."""
+def instruments_to_midi(
+    pm: pretty_midi.PrettyMIDI, instruments: Sequence[pretty_midi.Instrument], span: Span | None = None
+) -> bytes:
+    """A type-1 file: conductor track (tempo, meter, key) plus one track per instrument, all of it or a span."""
     mf = mido.MidiFile(type=1, ticks_per_beat=pm.resolution)
-    mf.tracks.append(_conductor(pm))
+    mf.tracks.append(_conductor(pm, span))
     melodic = [c for c in range(16) if c != 9]
     n_melodic = 0
     for inst in instruments:
@@ -89,7 +135,7 @@ def instruments_to_midi(pm: pretty_midi.PrettyMIDI, instruments: Sequence[pretty
         else:
             channel = melodic[n_melodic % len(melodic)]
             n_melodic += 1
-        mf.tracks.append(_instrument_track(pm, inst, channel))
+        mf.tracks.append(_instrument_track(pm, inst, channel, span))
     buf = io.BytesIO()
     mf.save(file=buf)
     return buf.getvalue()
