@@ -22,6 +22,7 @@ EXTRA_OUTS: dict[str, tuple[str, ...]] = {
     "tag": (),
     "metadata": (),
     "clip": ("audio", "midi"),
+    "prompts": (),
 }
 STAGES: tuple[str, ...] = tuple(EXTRA_OUTS)
 
