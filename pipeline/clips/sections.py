@@ -74,20 +74,23 @@ def bar_features(instruments: Sequence[pretty_midi.Instrument], grid: BarGrid) -
 
 
 def _repeat_starts(fp: tuple[tuple[Any, ...], ...]) -> np.ndarray:
-    """1 at bar b when bars [b, b+REPEAT_BARS) occur again elsewhere but bar b-1 does not lead into them."""
-    n = len(fp)
+    """1 at bar b where a block of REPEAT_BARS bars that recurs elsewhere begins after other material.
+
+    The block at b must occur again at least a block away, the bar before b must differ from the bar
+    before that other occurrence (else b is inside a longer repeat), and the same block must not
+    also start up to a block earlier (a loop is one section, not a section per turn).
+    """
+    n, size = len(fp), REPEAT_BARS
     out = np.zeros(n)
-    blocks: dict[tuple[Any, ...], list[int]] = {}
-    for b in range(n - REPEAT_BARS + 1):
-        block = fp[b : b + REPEAT_BARS]
-        if any(block):
-            blocks.setdefault(block, []).append(b)
-    for starts in blocks.values():
-        if len(starts) < 2:
-            continue
+    where: dict[tuple[Any, ...], list[int]] = {}
+    for b in range(n - size + 1):
+        if any(fp[b : b + size]):
+            where.setdefault(fp[b : b + size], []).append(b)
+    for block, starts in where.items():
         for b in starts:
-            prev_also = b > 0 and all(s - 1 >= 0 and fp[s - 1] == fp[b - 1] for s in starts)
-            if b > 0 and not prev_also:
+            if b == 0 or any(fp[b - k : b - k + size] == block for k in range(1, min(b, size) + 1)):
+                continue
+            if any(abs(s - b) >= size and (s == 0 or fp[s - 1] != fp[b - 1]) for s in starts):
                 out[b] = 1.0
     return out
 
