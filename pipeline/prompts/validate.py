@@ -1,0 +1,151 @@
+"""Check a prompt against its clip's facts: it names what it must and states nothing false.
+
+Every prompt is checked, template-made or LLM-written. `check_prompt` returns the
+problems as short reasons (empty: valid), which the writer records as `rejected`.
+
+Rules:
+
+1. Instruments: every instrument is named by one of its accepted terms (GM name, a
+   word-suffix of it, its sub-family or family, a display name or a synonym, see
+   vocab.py), and every instrument word in the text (vocab.LIE_TERMS; leading
+   timbre, genre and effect words dropped) is accepted by some instrument.
+2. Key: with a key, the text states its tonic and scale ("F# minor", "F sharp minor",
+   "Gb minor", "F#m"), and every key, tonic ("key of F#") or scale word ("minor key")
+   in it agrees (enharmonic spellings agree). Without a key it states none.
+3. BPM: it states the BPM ("120 BPM", "bpm: 120", "a tempo of 120", "one hundred and
+   twenty beats per minute") as round(bpm) or to one decimal, and no other.
+4. Bars and time signature: "N bars"/"bars: N" must be the clip's bars; "N/M" its time
+   signature.
+5. Numbers: every number (digits or number words) is one the facts hold: BPM, bars, the
+   time signature, or digits in an instrument name, genre tag or effect label.
+6. Effects: effect words (reverb, delay, distortion, ...) only when an fx label holds them.
+7. Length: at most MAX_WORDS words (T5's 128-token window), and not empty.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.prompts import vocab
+from pipeline.prompts.attributes import Facts
+
+MAX_WORDS = 70
+
+_BPM_RES = (
+    re.compile(r"(\d+(?:\.\d+)?)\s*(?:bpm|beats\s+(?:per|a)\s+minute)(?![a-z])"),
+    re.compile(r"(?<![a-z])(?:bpm|tempo)\s*(?:of|is|at|:|=|around)?\s*(?:around\s+|about\s+)?(\d+(?:\.\d+)?)"),
+)
+_BARS_RES = (
+    re.compile(r"(\d+(?:\.\d+)?)\s*(?:bars?|measures?)(?![a-z])"),
+    re.compile(r"(?<![a-z])(?:bars?|measures?)\s*[:=]\s*(\d+(?:\.\d+)?)"),
+)
+_METER_RE = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)(?!\d|\.\d)")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _instrument_issues(text: str, facts: Facts) -> tuple[list[str], list[tuple[int, int]]]:
+    norm = vocab.normalise(text)
+    accepted = frozenset().union(*(i.terms for i in facts.instruments))
+    issues = [
+        f"does not name the {i.name}" for i in facts.instruments if not vocab.accepted_regex(i.terms).search(norm)
+    ]
+    mods = vocab.modifiers([*facts.timbre, *facts.genres, *facts.fx])
+    spans = []
+    for m in vocab.lie_regex().finditer(norm):
+        spans.append((m.start(), m.end()))
+        words = vocab.canonical(m.group(0)).split()
+        while len(words) > 1 and words[0] in mods and " ".join(words) not in accepted:
+            words = words[1:]
+        if " ".join(words) not in accepted:
+            issues.append(f"names an instrument the clip does not have: {m.group(0)!r}")
+    return issues, spans
+
+
+def _key_issues(text: str, facts: Facts) -> list[str]:
+    low = vocab.key_text_lower(text)
+    issues: list[str] = []
+    want_pc = vocab.tonic_pc(facts.tonic[0], facts.tonic[1:] or None) if facts.tonic else None
+    stated: list[tuple[int, str]] = []
+    covered: list[tuple[int, int]] = []
+    for m in vocab.KEY_RE.finditer(low):
+        stated.append((vocab.tonic_pc(m.group(1), m.group(2)), vocab.scale_of(m.group(3))))
+        covered.append(m.span())
+    for m in vocab.SHORT_KEY_RE.finditer(text):
+        stated.append((vocab.tonic_pc(m.group(1), m.group(2)), "minor"))
+    for pc, scale in stated:
+        if want_pc is None:
+            issues.append("states a key but the clip has none")
+        elif (pc, scale) != (want_pc, facts.scale):
+            issues.append(f"states another key than {facts.key}")
+    tonics = []
+    for m in vocab.KEY_OF_RE.finditer(low):
+        tonics.append(vocab.tonic_pc(m.group(1), m.group(2)))
+        if want_pc is None:
+            issues.append("states a key but the clip has none")
+        elif tonics[-1] != want_pc:
+            issues.append(f"states another tonic than {facts.tonic}: {m.group(0)!r}")
+    scales = []
+    for m in vocab.SCALE_RE.finditer(low):
+        if any(a <= m.start() < b for a, b in covered):
+            continue
+        scales.append(m.group(1))
+        if facts.scale is None:
+            issues.append(f"states a scale ({m.group(1)}) but the clip has no key")
+        elif m.group(1) != facts.scale:
+            issues.append(f"states {m.group(1)} but the clip is {facts.scale}")
+    # "F# minor" in one phrase, or the tonic ("key: F#") and the scale ("minor key") apart.
+    said = (want_pc, facts.scale) in stated or (want_pc in tonics and facts.scale in scales)
+    if want_pc is not None and not said:
+        issues.append(f"does not state the key {facts.key}")
+    return list(dict.fromkeys(issues))
+
+
+def _number_issues(text: str, facts: Facts) -> list[str]:
+    low = vocab.digits_for_words(vocab.key_text_lower(text))
+    issues: list[str] = []
+    bpms = [float(m.group(1)) for r in _BPM_RES for m in r.finditer(low)]
+    allowed_bpm = facts.bpm_values()
+    issues += [f"states {_fmt(b)} BPM (clip: {facts.bpm_text})" for b in bpms if b not in allowed_bpm]
+    if not any(b in allowed_bpm for b in bpms):
+        issues.append(f"does not state the BPM ({facts.bpm_text})")
+    for r in _BARS_RES:
+        issues += [
+            f"states {m.group(1)} bars (clip: {facts.bars})" for m in r.finditer(low) if float(m.group(1)) != facts.bars
+        ]
+    for m in _METER_RE.finditer(low):
+        if f"{m.group(1)}/{m.group(2)}" != facts.time_signature:
+            issues.append(f"states {m.group(1)}/{m.group(2)} time (clip: {facts.time_signature})")
+    allowed = facts.allowed_numbers()
+    issues += [f"states a number the clip does not hold: {_fmt(n)}" for n in vocab.numbers_in(low) if n not in allowed]
+    return list(dict.fromkeys(issues))
+
+
+def _fx_issues(text: str, facts: Facts, instrument_spans: list[tuple[int, int]]) -> list[str]:
+    norm = vocab.normalise(text)
+    for a, b in instrument_spans:  # "distortion guitar" is an instrument, not an effect
+        norm = norm[:a] + " " * (b - a) + norm[b:]
+    labels = " ".join(vocab.normalise(f) for f in facts.fx)
+    return [
+        f"states an effect the clip does not have: {m.group(1)!r}"
+        for m in vocab.FX_RE.finditer(norm)
+        if not any(root in labels for root in vocab.FX_WORDS[m.group(1)])
+    ]
+
+
+def check_prompt(text: str, facts: Facts) -> list[str]:
+    """Why `text` is not a valid prompt for `facts` (empty list: it is)."""
+    if not text.strip():
+        return ["empty"]
+    issues: list[str] = []
+    n_words = len(text.split())
+    if n_words > MAX_WORDS:
+        issues.append(f"too long ({n_words} words > {MAX_WORDS})")
+    inst_issues, spans = _instrument_issues(text, facts)
+    issues += inst_issues
+    issues += _key_issues(text, facts)
+    issues += _number_issues(text, facts)
+    issues += _fx_issues(text, facts, spans)
+    return issues

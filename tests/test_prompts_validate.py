@@ -1,0 +1,140 @@
+"""The prompt validator: what a prompt must name, and the lies it must catch."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.prompts.attributes import clip_facts
+from pipeline.prompts.validate import MAX_WORDS, check_prompt
+from tests.clip_factory import instrument, make_clip
+
+# Electric Grand Piano (chords), Acoustic Bass (bassline), Standard Drum Kit; F# minor, 161.8991 BPM, 8 bars, 4/4.
+FACTS = clip_facts(make_clip(key="F# minor", bpm=161.8991))
+OK = "Electric piano, acoustic bass and drums in F# minor at 162 BPM"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        OK + ".",
+        "Electric piano, acoustic bass and drums in F# minor at 161.9 BPM.",  # one decimal, as written
+        "Keys, upright bass and a drum kit in Gb minor, 162 bpm, 4/4.",  # synonyms, enharmonic tonic
+        "Electric piano, acoustic bass and drums in F sharp minor at one hundred sixty-two beats per minute.",
+        "Electric-piano chords, double bass and a beat in F-sharp minor, tempo: 162, eight bars.",
+        "Electric Grand Piano, Acoustic Bass, Standard Drum Kit, F#m, 162 BPM, 8 Bars",
+        "electric piano, acoustic bass, drums, key: F#, minor key, bpm: 162, bars: 8",  # tonic and scale apart
+        "ELECTRIC PIANO, ACOUSTIC BASS, DRUMS, KEY: F# MINOR, BPM: 162, TIME SIGNATURE: 4/4",
+        "Warm, bright grand piano with a bass-heavy acoustic bass and drums, F# minor, 162 BPM.",
+        "An eight-bar loop: piano, bass and percussion in F♯ minor at 162 BPM.",
+    ],
+)
+def test_true_prompts_pass(text):
+    assert check_prompt(text, FACTS) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (OK.replace("162", "120"), "states 120 BPM"),
+        (OK.replace("162 BPM", "one hundred twenty beats per minute"), "states 120 BPM"),
+        (OK.replace(" at 162 BPM", ""), "does not state the BPM"),
+        (OK.replace("F# minor", "A minor"), "states another key"),
+        (OK.replace("F# minor", "F# major"), "states another key"),
+        (OK.replace("F# minor", "G minor"), "states another key"),
+        (OK.replace("in F# minor ", ""), "does not state the key"),
+        (OK + ", key of C", "states another tonic"),
+        (OK + ", with a happy major feel", "states major but the clip is minor"),
+        (OK + ", with a major feel", "states another key"),  # "a major" reads as A major
+        (OK + ", 12 bars", "states 12 bars"),
+        (OK + ", twelve bars", "states 12 bars"),
+        (OK + ", a sixteen-bar phrase", "states 16 bars"),
+        (OK + ", bars: 4", "states 4 bars"),
+        (OK + ", in 3/4", "states 3/4 time"),
+        (OK + ", 7 layers", "number the clip does not hold: 7"),
+        (OK + ", three layers", "number the clip does not hold: 3"),
+        (OK + " and a saxophone", "does not have: 'saxophone'"),
+        (OK + " with female vocals", "does not have: 'vocals'"),
+        (OK + " and a synth pad", "does not have: 'synth pad'"),
+        (OK.replace("Electric piano", "Acoustic piano"), "does not have: 'acoustic piano'"),
+        (OK.replace("Electric piano", "Electric guitar"), "does not name the Electric Grand Piano"),
+        (OK.replace(", acoustic bass", ""), "does not name the Acoustic Bass"),
+        (OK.replace(" and drums", ""), "does not name the Standard Drum Kit"),
+        (OK + ", drenched in reverb", "effect the clip does not have: 'reverb'"),
+        ("", "empty"),
+        (OK + " " + "very " * MAX_WORDS, "too long"),
+    ],
+)
+def test_lies_and_omissions_are_caught(text, reason):
+    issues = check_prompt(text, FACTS)
+    assert any(reason in i for i in issues), issues
+
+
+def test_a_one_is_a_pronoun_unless_a_unit_follows():
+    assert check_prompt(OK + ", a mellow one", FACTS) == []
+    assert any("1 bars" in i for i in check_prompt(OK + ", one bar", FACTS))
+
+
+def test_beats_per_minute_does_not_name_the_drums():
+    facts = clip_facts(make_clip(programs=((0, False),), key="C major", bpm=120))
+    assert check_prompt("Solo piano in C major at 120 beats per minute.", facts) == []
+    assert any("does not have: 'drums'" in i for i in check_prompt("Piano and drums, C major, 120 BPM.", facts))
+
+
+def test_clip_without_key_states_none():
+    facts = clip_facts(make_clip(programs=((0, True),), key=None, bpm=174))
+    assert check_prompt("Punchy drums at 174 BPM.", facts) == []
+    for text in ("Drums in A minor at 174 BPM.", "Drums at 174 BPM in a minor key.", "Drums, key of D, 174 BPM"):
+        assert any("clip has no key" in i or "has none" in i for i in check_prompt(text, facts)), text
+
+
+@pytest.mark.parametrize(
+    ("program", "names"),
+    [
+        (2, ["electric piano", "piano", "keys", "Electric Grand Piano", "grand piano"]),
+        (26, ["jazz guitar", "electric guitar", "guitar", "clean electric guitar"]),
+        (33, ["bass", "electric bass", "bass guitar", "finger bass"]),
+        (48, ["strings", "string ensemble", "string section"]),
+        (52, ["choir", "voices"]),
+        (65, ["alto sax", "sax", "saxophone"]),
+        (81, ["sawtooth lead", "synth lead", "lead synth", "synth"]),
+        (89, ["warm pad", "synth pad", "pad"]),
+        (30, ["distortion guitar", "distorted guitar", "electric guitar"]),
+    ],
+)
+def test_instrument_synonyms_are_accepted(program, names):
+    facts = clip_facts(make_clip(programs=((program, False),), key="C major", bpm=100))
+    for name in names:
+        assert check_prompt(f"A {name} in C major at 100 BPM.", facts) == [], name
+
+
+@pytest.mark.parametrize(
+    ("program", "lie"),
+    [(0, "electric piano"), (32, "synth bass"), (56, "saxophone"), (24, "electric guitar"), (48, "synth pad")],
+)
+def test_a_sibling_instrument_is_a_lie(program, lie):
+    facts = clip_facts(make_clip(programs=((program, False),), key="C major", bpm=100))
+    assert any("does not have" in i for i in check_prompt(f"{lie}, C major, 100 BPM", facts))
+
+
+def test_drum_kit_synonyms():
+    facts = clip_facts(make_clip(programs=((25, True),), key=None, bpm=90))
+    for name in ("drums", "drum kit", "beat", "TR-808 drum kit", "808 drum kit", "drum machine"):
+        assert check_prompt(f"A {name} at 90 BPM.", facts) == [], name
+
+
+def test_timbre_words_before_an_instrument_do_not_make_another():
+    # "Bright Acoustic Piano" is GM 1, but a bright-sounding GM 0 piano may be called that.
+    facts = clip_facts(make_clip(programs=((0, False),), key="C major", bpm=100, timbre=["bright"]))
+    assert check_prompt("A bright acoustic piano in C major, 100 BPM.", facts) == []
+    assert check_prompt("A bright electric piano in C major, 100 BPM.", facts) != []
+
+
+def test_numbers_held_by_names_genres_and_effects_are_allowed():
+    inst = [instrument(25, True)]
+    facts = clip_facts(make_clip(instruments=inst, key=None, bpm=90, genre_tags=["80s"], fx=["delay 3"]))
+    assert check_prompt("TR-808 drum kit at 90 BPM, an 80s beat with delay 3.", facts) == []
+
+
+def test_genre_tags_naming_instruments_keys_or_effects_are_not_facts():
+    facts = clip_facts(make_clip(genre_tags=["jazz", "female vocalists", "piano", "c major", "reverb", "80s"]))
+    assert facts.genres == ["jazz", "80s"]
