@@ -23,6 +23,7 @@ EXTRA_OUTS: dict[str, tuple[str, ...]] = {
     "metadata": (),
     "clip": ("audio", "midi"),
     "prompts": (),
+    "augment": ("dataset", "coverage", "shards"),
 }
 STAGES: tuple[str, ...] = tuple(EXTRA_OUTS)
 

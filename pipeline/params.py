@@ -628,9 +628,9 @@ class AugmentParams(Section):
     kinds: list[Literal["mix", "stem"]] = Field(
         default_factory=lambda: ["mix", "stem"], min_length=1, description="which clips get variants"
     )
-    max_variants_per_clip: int = Field(2, ge=0, le=64, description="at most this many variants per clip (drawn)")
+    max_variants_per_clip: int = Field(1, ge=0, le=64, description="at most this many variants per clip (drawn)")
     max_variants_per_phrase: int = Field(
-        4, ge=0, le=256, description="at most this many variants of one phrase (the same notes), over all its clips"
+        2, ge=0, le=256, description="at most this many variants of one phrase (the same notes), over all its clips"
     )
     include_originals: bool = Field(True, description="the unchanged clips join the dataset with their prompts")
     cache_dir: str = Field("data/cache/augment", description="content-addressed variant cache (not a DVC output)")

@@ -1,0 +1,1 @@
+"""Structured augmentation: key, BPM, FX and timbre variants of clips, with labels recomputed from what was done."""

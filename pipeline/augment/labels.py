@@ -1,0 +1,92 @@
+"""Labels of a variant, recomputed from what was done to it: key, instruments and patches, notation, timbre.
+
+Key and tempo follow exactly from the transform (MIDI truth moved by a known
+amount); notation is described again from the transformed notes; timbre is measured
+on the variant's own audio; FX labels come from the chain (pipeline/augment/fx.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pretty_midi
+
+from pipeline.analysis.notation import describe_notation
+from pipeline.analysis.tag import DISTORTED_GM_PRESETS
+from pipeline.analysis.timbre import TimbreFeatures, TimbreThresholds, timbre_features, timbre_tags
+from pipeline.midi.gm import family, instrument_name, subfamily
+from pipeline.midi.keys import NOTE_NAMES, tonic_pc
+from pipeline.params import RenderParams
+from pipeline.records import ClipInstrument, NotationInfo
+
+
+def transpose_key(key: str | None, semitones: int) -> str | None:
+    """'F# minor' moved by +2 -> 'G# minor' spelled as essentia does ('Ab minor')."""
+    if key is None:
+        return None
+    tonic, scale = key.split(" ")
+    return f"{NOTE_NAMES[(tonic_pc(tonic) + semitones) % 12]} {scale}"
+
+
+def sounding_program(ci: ClipInstrument, patch: str, render: RenderParams) -> int:
+    """The GM program (or kit) a patch actually plays the instrument with."""
+    spec = render.patches[patch]
+    if spec.backend == "soundfont" and spec.preset is not None:
+        return int(spec.preset)
+    return ci.program
+
+
+def repatch(ci: ClipInstrument, patch: str, render: RenderParams) -> ClipInstrument:
+    """The instrument as played by `patch`: its name and family follow the preset that sounds.
+
+    A VST3 patch keeps the GM description (nothing more is known about the plugin's sound).
+    """
+    program = sounding_program(ci, patch, render)
+    return ci.model_copy(
+        update={
+            "patch": patch,
+            "program": program,
+            "name": instrument_name(program, ci.is_drum),
+            "family": family(program, ci.is_drum),
+            "subfamily": subfamily(program, ci.is_drum),
+        }
+    )
+
+
+def distorted_by_design(ci: ClipInstrument, render: RenderParams) -> bool:
+    """A GM SoundFont preset that is distorted by design (overdriven guitar, ...), as the tag stage knows them."""
+    spec = render.patches.get(ci.patch)
+    if spec is None or spec.backend != "soundfont" or ci.is_drum or spec.bank not in (None, 0):
+        return False
+    return (spec.preset if spec.preset is not None else ci.program) in DISTORTED_GM_PRESETS
+
+
+def measure_timbre(x: np.ndarray, sample_rate: int) -> dict[str, float]:
+    return {k: float(v) for k, v in dataclasses.asdict(timbre_features(x, sample_rate)).items()}
+
+
+def timbre_labels(features: Mapping[str, float], thresholds: TimbreThresholds, distorted: bool) -> list[str]:
+    """Adjectives the measured features support; a patch distorted by design is never 'clean' (as tag does)."""
+    tags = list(timbre_tags(TimbreFeatures(**features), thresholds))
+    if distorted and "clean" in tags:
+        tags.remove("clean")
+    return tags
+
+
+def notation_of(pm: pretty_midi.PrettyMIDI, track: int) -> dict[str, Any] | None:
+    """The NotationInfo fields of one instrument of the (transformed) span, None for an empty one."""
+    if track >= len(pm.instruments):
+        return None
+    n = describe_notation(pm.instruments[track], pm)
+    fields = dataclasses.asdict(n)
+    fields["pitch_register"] = fields.pop("register")
+    return fields
+
+
+def renotate(ci: ClipInstrument, fields: Mapping[str, Any] | None) -> ClipInstrument:
+    if fields is None:
+        return ci
+    return ci.model_copy(update={"notation": NotationInfo(**fields)})

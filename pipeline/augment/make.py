@@ -1,0 +1,319 @@
+"""Make one dataset item: a clip as it is, or one planned variant of it (the per-item worker).
+
+A variant is looked up in the content-addressed cache first; only a miss renders.
+Note-level transforms (key, tempo, patches) re-render the clip's MIDI span;
+otherwise the clip's own audio is processed (pitch shift, time stretch, FX). The
+result is always brought to the source clip's loudness under the mix ceiling.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pretty_midi
+import soundfile as sf
+
+from pipeline.analysis.timbre import TimbreThresholds
+from pipeline.augment.audio_ops import pitch_shift, stereo, time_stretch
+from pipeline.augment.cache import CACHE_VERSION, CacheEntry, VariantCache, digest, file_sha256
+from pipeline.augment.dataset import item_base
+from pipeline.augment.fx import apply_chain, fx_labels
+from pipeline.augment.labels import (
+    distorted_by_design,
+    measure_timbre,
+    notation_of,
+    renotate,
+    repatch,
+    timbre_labels,
+    transpose_key,
+)
+from pipeline.augment.midi_ops import OutOfRangeSkip, scale_tempo, transpose
+from pipeline.augment.rerender import Part, finish, mix_parts, render_parts
+from pipeline.augment.spec import ORIGINAL, Plan
+from pipeline.midi.load import parse_midi
+from pipeline.midi.write import instruments_to_midi
+from pipeline.parallel import ItemError
+from pipeline.params import AugmentParams, MixParams, RenderParams
+from pipeline.records import Clip, Transform, Variant
+
+WAV_SUBTYPE = "PCM_16"
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """What every item of a run shares."""
+
+    root: Path
+    dataset_dir: Path
+    cache_dir: Path
+    augment: AugmentParams
+    render: RenderParams
+    mix: MixParams
+    thresholds: TimbreThresholds
+    seed: int
+
+
+@dataclass(frozen=True)
+class ItemJob:
+    clip: Clip
+    plan: Plan | None  # None: the clip itself
+    phrase: str
+    config: AugmentConfig
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    variant: Variant | None
+    cached: bool = False
+    rendered_parts: int = 0  # instruments synthesised for this item (0 on a cache hit)
+    skipped: str | None = None  # a planned variant the out_of_range policy skipped
+
+
+def clip_phrases(root: Path, clips: Sequence[Clip]) -> dict[str, str]:
+    """Phrase id per clip: the content hash of its MIDI span file, else the clip's own id.
+
+    A span's mix and stem clips share one file; a repeated section cut to a span of
+    its own is written (from tick 0, with its state restated) to the same bytes, so
+    repeats share a phrase too. Hashing bytes, not parsed notes, keeps this cheap.
+    """
+    by_path: dict[str, str] = {}
+    out = {}
+    for clip in clips:
+        path = root / clip.midi
+        if clip.midi not in by_path:
+            by_path[clip.midi] = file_sha256(path)[:16] if path.is_file() else ""
+        out[clip.id] = by_path[clip.midi] or f"clip:{clip.id}"
+    return out
+
+
+def _wav_bytes(x: np.ndarray, sample_rate: int) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x, sample_rate, format="WAV", subtype=WAV_SUBTYPE)
+    return buf.getvalue()
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+
+
+def _rel(cfg: AugmentConfig, path: Path) -> str:
+    return path.relative_to(cfg.root).as_posix()
+
+
+def make_item(job: ItemJob) -> ItemResult:
+    """Worker entry point: the dataset item for `job` (audio written, sidecar left to the stage)."""
+    if job.plan is None:
+        return ItemResult(_original(job))
+    try:
+        return _variant(job)
+    except OutOfRangeSkip as skip:
+        return ItemResult(None, skipped=str(skip))
+
+
+def _original(job: ItemJob) -> Variant:
+    clip, cfg = job.clip, job.config
+    src = cfg.root / clip.audio
+    if not src.is_file():
+        raise ItemError(f"clip audio missing: {clip.audio}")
+    base = item_base(cfg.dataset_dir, clip, ORIGINAL, ORIGINAL)
+    _copy(src, base.with_suffix(".wav"))
+    fields = clip.model_dump(exclude={"id", "audio", "sidecar", "schema_version"})
+    return Variant(id=f"{clip.id}/{ORIGINAL}", audio=_rel(cfg, base.with_suffix(".wav")),
+                   sidecar=_rel(cfg, base.with_suffix(".json")), source_clip=clip.id, suffix=ORIGINAL,
+                   method="identity", transforms=[], phrase=job.phrase, cache_key=None, **fields)  # fmt: skip
+
+
+@dataclass
+class _Work:
+    """What a variant needs beyond its plan: parsed, transformed MIDI and the cache key."""
+
+    transforms: list[Transform]
+    note_level: bool  # re-rendered from MIDI
+    pm: pretty_midi.PrettyMIDI | None  # transformed notes (when the clip has MIDI and notes changed)
+    ratio: float  # new tempo / old tempo
+    report: dict[str, int]
+
+
+def _prepare(job: ItemJob) -> _Work:
+    clip, cfg, plan = job.clip, job.config, job.plan
+    assert plan is not None
+    p = cfg.augment
+    transforms = plan.transforms(cfg.seed, clip.bpm, p.key.out_of_range)
+    names = {t.name for t in transforms}
+    note_level = bool(names & {"transpose_midi", "tempo_midi", "repatch_midi"})
+    midi_path = cfg.root / clip.midi
+    if note_level and not midi_path.is_file():
+        raise ItemError(f"MIDI span missing for a note-level variant: {clip.midi}")
+    d = plan.draw
+    pm, report = None, {"folded": 0, "dropped": 0}
+    if midi_path.is_file() and (d.semitones is not None or d.bpm is not None):
+        pm = parse_midi(midi_path.read_bytes()).pm
+        if d.semitones is not None:
+            families = {ci.midi_track: ci.family for ci in clip.instruments}
+            r = transpose(pm, d.semitones, families, p.key.ranges, p.key.out_of_range)
+            report = {"folded": r.folded, "dropped": r.dropped}
+        if d.bpm is not None:
+            scale_tempo(pm, d.bpm / clip.bpm)
+    elif note_level:
+        pm = parse_midi(midi_path.read_bytes()).pm  # patches only: the notes as they are
+    ratio = d.bpm / clip.bpm if d.bpm is not None else 1.0
+    return _Work(transforms, note_level, pm, ratio, report)
+
+
+def _cache_key(job: ItemJob, work: _Work) -> str:
+    clip, cfg = job.clip, job.config
+    r, m = cfg.render, cfg.mix
+    spec: dict[str, Any] = {
+        "version": CACHE_VERSION,
+        "kind": clip.kind,
+        "seconds_total": clip.seconds_total,
+        "target_lufs": clip.loudness_lufs,
+        "transforms": [{"axis": t.axis, "name": t.name, "kwargs": t.kwargs} for t in work.transforms],
+        "ceiling": [m.ceiling_dbtp, m.limiter_release_ms],
+    }
+    if any(t.name == "transpose_midi" for t in work.transforms):
+        spec["ranges"] = {k: list(v) for k, v in sorted(job.config.augment.key.ranges.items())}
+    if work.note_level:
+        patches = dict(job.plan.draw.patches) if job.plan else {}
+        parts = []
+        for ci in clip.instruments:
+            patch = patches.get(ci.track_id, ci.patch)
+            spec_ = r.patches[patch].model_dump(mode="json") if patch in r.patches else None
+            parts.append([ci.track_id, ci.midi_track, ci.program, ci.is_drum, patch, spec_])
+        spec["source"] = {"midi": file_sha256(cfg.root / clip.midi)}
+        spec["parts"] = parts
+        spec["render"] = [r.sample_rate, r.tail_s, r.trim_db, r.soundfont_reverb, r.soundfont_chorus]
+        spec["mix"] = [m.stem_lufs, m.mode, m.silence_lufs]
+    else:
+        spec["source"] = {"audio": file_sha256(cfg.root / clip.audio)}
+    return digest(spec)
+
+
+def _render(job: ItemJob, work: _Work) -> tuple[bytes, dict[str, Any], bytes | None]:
+    """Make the variant's audio (a cache miss): (WAV bytes, measurements, MIDI bytes)."""
+    clip, cfg, plan = job.clip, job.config, job.plan
+    assert plan is not None
+    sr, d = clip.sample_rate, plan.draw
+    rendered = 0
+    if work.note_level:
+        if cfg.render.sample_rate != sr:
+            raise ItemError(f"clip is {sr} Hz but render.sample_rate is {cfg.render.sample_rate}")
+        assert work.pm is not None
+        patches = dict(d.patches)
+        parts = [Part(ci, patches.get(ci.track_id, ci.patch)) for ci in clip.instruments]
+        frames = round(clip.seconds_total / work.ratio * sr)
+        stems = render_parts(work.pm, parts, cfg.render, frames)
+        rendered = sum(s is not None for s in stems)
+        if clip.kind == "stem":
+            if stems[0] is None:
+                raise ItemError(f"{clip.instruments[0].track_id} has no notes in the span")
+            x = stems[0]
+        else:
+            x = mix_parts(stems, sr, cfg.mix)
+    else:
+        src = cfg.root / clip.audio
+        if not src.is_file():
+            raise ItemError(f"clip audio missing: {clip.audio}")
+        x, file_sr = sf.read(str(src), dtype="float32", always_2d=True)
+        if file_sr != sr:
+            raise ItemError(f"clip audio is {file_sr} Hz, its record says {sr}")
+        x = stereo(x)
+    for t in work.transforms:
+        if t.name == "pitch_shift_audio":
+            x = pitch_shift(x, sr, int(t.kwargs["semitones"]))  # type: ignore[call-overload]
+        elif t.name == "time_stretch_audio":
+            x = time_stretch(x, sr, work.ratio, round(len(x) / work.ratio))
+    if d.chain:
+        x = apply_chain(x, sr, d.chain, d.bpm if d.bpm is not None else clip.bpm)
+    y, loudness = finish(x, sr, clip.loudness_lufs, cfg.mix)
+    wav = _wav_bytes(y, sr)
+    q, _ = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)  # measure what the file holds
+    meta: dict[str, Any] = {
+        "frames": len(y),
+        "loudness_lufs": round(loudness, 3),
+        "timbre_features": measure_timbre(q, sr),
+        "rendered_parts": rendered,
+        "transpose": work.report,
+    }
+    mid = None
+    if work.pm is not None:
+        meta["notation"] = {ci.track_id: notation_of(work.pm, ci.midi_track) for ci in clip.instruments}
+        mid = instruments_to_midi(work.pm, work.pm.instruments)
+    return wav, meta, mid
+
+
+def _variant(job: ItemJob) -> ItemResult:
+    clip, cfg, plan = job.clip, job.config, job.plan
+    assert plan is not None
+    work = _prepare(job)
+    key = _cache_key(job, work)
+    cache = VariantCache(cfg.cache_dir)
+    entry: CacheEntry | None = cache.get(key)
+    cached = entry is not None
+    if entry is None:
+        entry = cache.put(key, *_render(job, work))
+    base = item_base(cfg.dataset_dir, clip, plan.suffix, ORIGINAL)
+    _copy(entry.wav, base.with_suffix(".wav"))
+    midi_rel = clip.midi
+    if entry.mid is not None:
+        _copy(entry.mid, base.with_suffix(".mid"))
+        midi_rel = _rel(cfg, base.with_suffix(".mid"))
+    variant = _labelled(job, work, entry.meta, key)
+    variant = variant.model_copy(update={
+        "audio": _rel(cfg, base.with_suffix(".wav")),
+        "sidecar": _rel(cfg, base.with_suffix(".json")),
+        "midi": midi_rel,
+    })  # fmt: skip
+    return ItemResult(variant, cached=cached, rendered_parts=0 if cached else int(entry.meta["rendered_parts"]))
+
+
+def _labelled(job: ItemJob, work: _Work, meta: dict[str, Any], key: str) -> Variant:
+    """The variant's record: the source clip's fields, each recomputed for what was done."""
+    clip, cfg, plan = job.clip, job.config, job.plan
+    assert plan is not None
+    d, p = plan.draw, cfg.augment
+    patches = dict(d.patches)
+    notation = meta.get("notation") or {}
+    instruments = []
+    for ci in clip.instruments:
+        if ci.track_id in notation:
+            ci = renotate(ci, notation[ci.track_id])
+        elif d.semitones is not None and not ci.is_drum:
+            # Pitch-shifted audio without MIDI to describe: the register is no longer known.
+            ci = ci.model_copy(update={"notation": ci.notation.model_copy(update={"pitch_register": None})})
+        if ci.track_id in patches:
+            ci = repatch(ci, patches[ci.track_id], cfg.render)
+        instruments.append(ci)
+    features = meta["timbre_features"]
+    distorted = clip.kind == "stem" and distorted_by_design(instruments[0], cfg.render)
+    sr = clip.sample_rate
+    keeps_character = {t.axis for t in work.transforms} <= {"key"}
+    fields = clip.model_dump(exclude={"id", "schema_version", "audio", "sidecar", "midi", "fx"})
+    fields.update(
+        key=transpose_key(clip.key, d.semitones) if d.semitones is not None else clip.key,
+        bpm=round(d.bpm, 4) if d.bpm is not None else clip.bpm,
+        seconds_start=round(clip.seconds_start / work.ratio, 6),
+        seconds_total=round(int(meta["frames"]) / sr, 6),
+        padded_s=round(clip.padded_s / work.ratio, 6),
+        loudness_lufs=float(meta["loudness_lufs"]),
+        instruments=instruments,
+        timbre=timbre_labels(features, cfg.thresholds, distorted),
+        timbre_features=features,
+        energy=clip.energy if keeps_character else None,
+        acousticness=clip.acousticness if keeps_character else None,
+    )
+    return Variant(
+        id=plan.variant_id, audio=clip.audio, sidecar=clip.sidecar, midi=clip.midi,
+        fx=fx_labels(list(d.chain), p.fx.wet_dry_labels), source_clip=clip.id, suffix=plan.suffix,
+        method="midi" if work.note_level else "audio", transforms=work.transforms, phrase=job.phrase,
+        cache_key=key, **fields,
+    )  # fmt: skip

@@ -1,0 +1,114 @@
+"""Stage `augment`: key, BPM, FX and timbre variants of every clip, prompted, as the training dataset.
+
+Reads params `run.seed`, `augment`, `prompts`, `render`, `mix`, `tag.timbre`,
+`clip.window_s` and the clip and prompts manifests; writes data/augment/
+{manifest,failures}.jsonl, dataset/ (WAV + JSON sidecars per split and song),
+coverage/*.csv (DVC plots), shards/ (WebDataset tars when enabled) and summary.json.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+from pipeline.analysis.timbre import TimbreThresholds
+from pipeline.augment.coverage import write_coverage
+from pipeline.augment.dataset import remove_item, write_shards, write_sidecar
+from pipeline.augment.fx import check_effects
+from pipeline.augment.make import AugmentConfig, ItemJob, ItemResult, clip_phrases, make_item
+from pipeline.augment.prompting import attach_prompts
+from pipeline.augment.spec import ORIGINAL, cap_by_phrase, plan_clip
+from pipeline.io.atomic import write_json
+from pipeline.io.manifest import read_manifest
+from pipeline.layout import StageDir
+from pipeline.parallel import map_items
+from pipeline.params import ConfigError, Params
+from pipeline.prompts.backends import open_backend
+from pipeline.prompts.writer import PromptWriter
+from pipeline.records import Clip, Failure, Prompt, Variant
+from stages._runner import StageResult, run_stage
+
+
+def augment(params: Params, out: StageDir) -> StageResult:
+    p, root = params.augment, out.root
+    check_effects(p.fx)
+    try:
+        thresholds = TimbreThresholds(**params.tag.timbre.model_dump())
+    except ValueError as exc:
+        raise ConfigError(f"params tag.timbre: {exc}") from None
+    clips = list(read_manifest(StageDir("clip", root).manifest, Clip))
+    prompts = {q.id: q for q in read_manifest(StageDir("prompts", root).manifest, Prompt)}
+    cfg = AugmentConfig(root, out.out("dataset"), root / p.cache_dir, p, params.render, params.mix, thresholds,
+                        params.run.seed)  # fmt: skip
+
+    phrases = clip_phrases(root, clips)
+    plans = [q for c in clips for q in plan_clip(c, p, params.render, params.run.seed, params.clip.window_s,
+                                                 (root / c.midi).is_file())]  # fmt: skip
+    plans, capped = cap_by_phrase(plans, phrases, p.max_variants_per_phrase)
+    by_id = {c.id: c for c in clips}
+    jobs = [(f"{c.id}/{ORIGINAL}", ItemJob(c, None, phrases[c.id], cfg)) for c in clips if p.include_originals]
+    jobs += [(q.variant_id, ItemJob(by_id[q.clip_id], q, phrases[q.clip_id], cfg)) for q in plans]
+    outcomes = map_items(make_item, jobs, params.run.n_workers(), desc="augment: items", unit="item")
+    failures = [Failure(id=o.item_id, stage="augment", reason=o.error or "") for o in outcomes if not o.ok]
+    results: list[ItemResult] = [o.value for o in outcomes if o.value is not None]
+    made = [r.variant for r in results if r.variant is not None]
+
+    backend = open_backend(params.prompts) if any(v.method != "identity" for v in made) else None
+    try:
+        writer = PromptWriter(params.prompts, params.run.seed, root, backend, stage="augment")
+        prompted = attach_prompts(made, prompts, writer.write)
+    finally:
+        if backend is not None:
+            backend.close()
+    failures += prompted.failures
+    items: list[Variant] = prompted.items
+    kept = {v.id for v in items}
+    for v in made:  # an item without a prompt leaves the dataset
+        if v.id not in kept:
+            remove_item(root, v, cfg.dataset_dir)
+    leaks = [v.id for v in items if v.split != by_id[v.source_clip].split]
+    if leaks:  # cannot happen by construction; checked because a leak would silently poison evaluation
+        raise RuntimeError(f"variants outside their clip's split: {leaks[:5]}")
+    for v in items:
+        write_sidecar(root, v)
+    coverage = write_coverage(out.out("coverage"), items)
+    shards = write_shards(root, out.out("shards"), items, p.shards.max_items) if p.shards.enabled else []
+    write_json(out.out("shards") / "index.json", {"enabled": p.shards.enabled, "shards": shards})
+
+    variants = [v for v in items if v.method != "identity"]
+    phrase_splits: dict[str, set[str]] = {}
+    for v in items:
+        phrase_splits.setdefault(v.phrase, set()).add(v.split)
+    summary = {
+        "items": len(items),
+        "originals": len(items) - len(variants),
+        "variants": len(variants),
+        "by_axis": dict(sorted(Counter(t.axis for v in variants for t in v.transforms).items())),
+        "by_method": dict(sorted(Counter(v.method for v in variants).items())),
+        "by_split": dict(sorted(Counter(v.split for v in items).items())),
+        "planned": len(plans),
+        "capped_by_phrase": capped,
+        "skipped_out_of_range": sum(r.skipped is not None for r in results),
+        "cache_hits": sum(r.cached for r in results if r.variant is not None and r.variant.method != "identity"),
+        "rendered_parts": sum(r.rendered_parts for r in results),
+        "hours": round(sum(v.seconds_total for v in items) / 3600, 4),
+        "phrases": len(phrase_splits),
+        "phrases_in_several_splits": sum(len(s) > 1 for s in phrase_splits.values()),
+        "prompt_styles": dict(sorted(Counter(v.prompt_style or "none" for v in items).items())),
+        "prompt_stats": prompted.stats,
+        "fx_labels": coverage["fx"],
+        "shards": len(shards),
+    }
+    highlights = [
+        f"{summary['variants']} variants of {len(clips)} clips ({summary['by_axis']}), {summary['cache_hits']} "
+        f"from cache; {summary['items']} items, {summary['hours']} h in {out.out('dataset').relative_to(root)}"
+    ]
+    return StageResult(items, failures, summary, highlights, inputs=len(jobs))
+
+
+def main() -> int:
+    return run_stage("augment", augment)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
