@@ -87,7 +87,7 @@ def test_tempo_variant_onsets_fall_on_the_new_beat(click, methods, tolerance_s):
 
 def test_fx_variants_differ_from_dry_and_carry_their_labels(chords):
     root, clip = chords
-    dry, sr = _read(root, clip.audio)
+    dry, _ = _read(root, clip.audio)
     one = _make(root, clip, Draw(chain=(REVERB_HIGH,))).variant
     two = _make(root, clip, Draw(chain=(REVERB_HIGH, DISTORTION_LOW))).variant
     assert one is not None and two is not None
@@ -115,7 +115,7 @@ def test_timbre_variant_uses_another_patch_and_is_described_by_it(chords):
     assert new.patch == "electric-piano" != piano.patch
     assert (new.program, new.name, new.family) == (4, "Electric Piano 1", "Piano")
     assert v.instruments[1] == clip.instruments[1]  # the bass is untouched
-    y, sr = _read(root, v.audio)
+    y, _ = _read(root, v.audio)
     x, _ = _read(root, clip.audio)
     assert np.sqrt(np.mean((y - x) ** 2)) > 0.01
     assert v.timbre_features != clip.timbre_features

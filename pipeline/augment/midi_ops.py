@@ -6,8 +6,7 @@ per variant). Drum tracks are never transposed: their pitches name drums, not no
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,15 +92,3 @@ def scale_tempo(pm: pretty_midi.PrettyMIDI, ratio: float) -> None:
         raise ValueError(f"tempo ratio must be > 0, got {ratio}")
     end = max(pm.get_end_time(), 1.0) + 1.0
     pm.adjust_times([0.0, end], [0.0, end / ratio])
-
-
-def phrase_hash(pm: pretty_midi.PrettyMIDI, tracks: Sequence[int] | None = None) -> str:
-    """The notes a span plays (pitch, onset and offset in ms, drum or not), hashed: the same phrase
-    played again (a repeated chorus, the span's solo stems) hashes the same."""
-    notes = []
-    for index, inst in enumerate(pm.instruments):
-        if tracks is not None and index not in tracks:
-            continue
-        for n in inst.notes:
-            notes.append((int(inst.is_drum), int(n.pitch), round(n.start * 1000), round(n.end * 1000)))
-    return hashlib.sha256(repr(sorted(notes)).encode()).hexdigest()[:16]
