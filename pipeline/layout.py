@@ -24,8 +24,14 @@ EXTRA_OUTS: dict[str, tuple[str, ...]] = {
     "clip": ("audio", "midi"),
     "prompts": (),
     "augment": ("dataset", "coverage", "shards"),
+    "finetune": ("loss.csv", "val_loss.csv"),
 }
 STAGES: tuple[str, ...] = tuple(EXTRA_OUTS)
+# Outputs under models/<stage>/ (trained models and what training keeps between runs).
+MODELS_DIR = "models"
+MODEL_OUTS: dict[str, tuple[str, ...]] = {
+    "finetune": ("model", "demos", "latents", "checkpoints"),
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,12 @@ class StageDir:
         if name not in EXTRA_OUTS.get(self.name, ()):
             raise KeyError(f"stage {self.name!r} declares no output {name!r}")
         return self.dir / name
+
+    def model_out(self, name: str) -> Path:
+        """A declared output under models/<stage>/ (see MODEL_OUTS)."""
+        if name not in MODEL_OUTS.get(self.name, ()):
+            raise KeyError(f"stage {self.name!r} declares no model output {name!r}")
+        return self.root / MODELS_DIR / self.name / name
 
     def rel(self, path: Path) -> str:
         """Path relative to the repository root, as manifests store it."""

@@ -641,6 +641,78 @@ class AugmentParams(Section):
     shards: ShardParams = ShardParams()
 
 
+class SmokeParams(Section):
+    """The tiny config's run: a CPU smoke fine-tune that keeps `dvc repro` short anywhere."""
+
+    max_steps: int = Field(30, ge=1, le=100000, description="optimizer steps of the tiny model")
+    batch_size: int = Field(2, ge=1, le=64)
+    checkpoint_every: int = Field(10, ge=1, description="steps between resumable checkpoints and validation losses")
+    val_batches: int = Field(1, ge=1, description="validation batches per validation loss")
+
+
+class DemoParams(Section):
+    count: int = Field(2, ge=0, le=16, description="demo generations from validation prompts (0: none)")
+    steps: int = Field(100, ge=1, le=1000, description="sampler steps per demo (the tiny model uses at most 8)")
+    cfg_scale: float = Field(7.0, ge=0, le=20, description="classifier-free guidance scale")
+    seconds: float | None = Field(None, gt=0, description="demo length; null = the validation clip's length")
+
+
+class FinetuneParams(Section):
+    """Stable Audio Open DiT fine-tune (stable-audio-tools 0.0.19, in .venv-train)."""
+
+    config: Literal["auto", "tiny", "full"] = Field(
+        "auto", description="auto: full with a GPU and the pretrained checkpoint, else the tiny CPU smoke config"
+    )
+    python: str = Field(".venv-train/bin/python", description="interpreter of the training environment")
+    pretrained_ckpt: str | None = Field(
+        "models/pretrained/stable-audio-open-1.0/model.safetensors",
+        description="Stable Audio Open 1.0 weights (.safetensors or .ckpt; gated on the hub, supplied by path)",
+    )
+    pretrained_vae: str | None = Field(None, description="separate VAE (pretransform) weights; null = in the ckpt")
+    t5_dir: str | None = Field(
+        None, description="local t5-base directory; null = 't5-base' from the HF cache (HF_HOME)"
+    )
+    pre_encode: bool = Field(False, description="encode clips to VAE latents once and train on the latents")
+    batch_size: int = Field(4, ge=1, le=1024, description="per device")
+    accumulate_grad_batches: int = Field(1, ge=1, le=1024)
+    precision: Literal["32-true", "16-mixed", "bf16-mixed"] = Field(
+        "16-mixed", description="on GPU; CPU runs use 32-true"
+    )
+    max_steps: int = Field(10000, ge=1, description="optimizer steps (full config)")
+    max_epochs: int | None = Field(None, ge=1, description="also stop after this many epochs")
+    checkpoint_every: int = Field(1000, ge=1, description="steps between resumable checkpoints (full config)")
+    seed: int | None = Field(None, ge=0, description="null = run.seed")
+    devices: int | Literal["auto"] = Field("auto", description="GPUs per node; auto = all local GPUs")
+    num_nodes: int = Field(1, ge=1, le=1024, description="nodes (launch the stage on each; see README)")
+    strategy: Literal["auto", "ddp", "ddp_find_unused_parameters_true", "deepspeed", "fsdp"] = "auto"
+    num_workers: int = Field(2, ge=0, le=64, description="data loader processes")
+    val_batches: int = Field(4, ge=1, description="validation batches per validation loss (at each checkpoint)")
+    lr: float = Field(5e-5, gt=0, le=1, description="AdamW learning rate")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas")
+    weight_decay: float = Field(1e-3, ge=0, le=1)
+    inv_gamma: float = Field(1e6, gt=0, description="InverseLR inv_gamma")
+    lr_power: float = Field(0.5, gt=0, description="InverseLR power")
+    warmup: float = Field(0.99, ge=0, lt=1, description="InverseLR warmup (exponential, as SAO)")
+    ema: bool = Field(True, description="exponential moving average of the DiT weights (exported when on)")
+    cfg_dropout: float = Field(0.1, ge=0, le=1, description="conditioning dropout for classifier-free guidance")
+    smoke: SmokeParams = SmokeParams()
+    demos: DemoParams = DemoParams()
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be 'auto' or an integer >= 1")
+        return v
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError("both betas must be in [0, 1)")
+        return v
+
+
 class Params(Section):
     run: RunParams = RunParams()
     ingest: IngestParams = IngestParams()
@@ -652,6 +724,7 @@ class Params(Section):
     clip: ClipParams = ClipParams()
     prompts: PromptsParams = PromptsParams()
     augment: AugmentParams = AugmentParams()
+    finetune: FinetuneParams = FinetuneParams()
 
 
 def _unwrap(annotation: Any) -> Any:

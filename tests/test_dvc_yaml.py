@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.layout import EXTRA_OUTS, STAGES, StageDir
+from pipeline.layout import EXTRA_OUTS, MODEL_OUTS, STAGES, StageDir
 from pipeline.params import Params
 from tests.conftest import REPO
 
@@ -62,8 +62,9 @@ def test_every_stage_is_declared():
 def test_outputs_match_layout(name):
     stage, layout = DVC[name], StageDir(name, Path("."))
     assert stage["cmd"] == f"python -m stages.{name}"
-    outs = set(stage["outs"])
+    outs = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
     expected = {layout.manifest, layout.failures} | {layout.out(x) for x in EXTRA_OUTS[name]}
+    expected |= {layout.model_out(x) for x in MODEL_OUTS.get(name, ())}
     assert outs == {p.as_posix() for p in expected}
     metrics = [next(iter(m)) if isinstance(m, dict) else m for m in stage["metrics"]]
     assert metrics == [layout.summary.as_posix()]

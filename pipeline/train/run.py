@@ -1,0 +1,300 @@
+"""The training process: `.venv-train/bin/python -m pipeline.train.run --spec spec.json`.
+
+The finetune stage (in .venv) writes the spec (paths and settings only) and reads
+back `result.json`. Everything here uses stable-audio-tools' public factories
+(`create_model_from_config`, `create_dataloader_from_config`,
+`create_training_wrapper_from_config`) and its DiffusionCondTrainingWrapper
+under a PyTorch Lightning Trainer (CPU for the smoke config, all local GPUs or
+several nodes for real runs). Exit code 2: the run is misconfigured (e.g. a
+checkpoint that does not fit), reported before any training step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.train import compat
+
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 75  # --stop-after: a simulated kill, for resume tests
+LAST = "last.ckpt"
+ENV_STOP_AFTER = "M2F_FINETUNE_STOP_AFTER"
+
+
+class CheckpointMismatch(ValueError):
+    """A pretrained checkpoint whose weights do not fit the model config."""
+
+
+def check_state_dict(model: Any, state: dict, what: str) -> None:
+    """Every weight present with the right shape, and nothing else (before any training)."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or shapes:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+            if keys:
+                parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
+        raise CheckpointMismatch(f"{what} does not fit the model config: {'; '.join(parts)}")
+
+
+def load_pretrained(model: Any, ckpt: str | None, vae: str | None) -> None:
+    from stable_audio_tools.models.utils import load_ckpt_state_dict
+
+    for path in (ckpt, vae):
+        if path and not Path(path).is_file():
+            raise CheckpointMismatch(f"checkpoint {path} not found")
+    if ckpt:
+        try:
+            state = load_ckpt_state_dict(ckpt)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+            raise CheckpointMismatch(f"checkpoint {ckpt} cannot be read: {exc}") from None
+        check_state_dict(model, state, f"checkpoint {ckpt}")
+        model.load_state_dict(state, strict=True)
+    if vae:
+        state = load_ckpt_state_dict(vae)
+        for target in (model.pretransform, model.pretransform.model):
+            try:
+                check_state_dict(target, state, f"VAE checkpoint {vae}")
+            except CheckpointMismatch as exc:
+                error = exc
+                continue
+            target.load_state_dict(state, strict=True)
+            break
+        else:
+            raise error
+
+
+def _read_rows(path: Path, max_step: int) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        return [r for r in csv.DictReader(fh) if int(r["step"]) <= max_step]
+
+
+def _write_rows(path: Path, rows: list[dict], fields: list[str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def make_recorder(run_dir: Path, every: int, stop_after: int | None) -> Any:
+    """A Lightning callback: loss per optimizer step, validation loss, atomic resumable checkpoints."""
+    import pytorch_lightning as pl
+
+    class Recorder(pl.Callback):
+        def __init__(self) -> None:
+            self.loss_rows: list[dict] = []
+            self.val_rows: list[dict] = []
+            self.pending: list[float] = []
+            self.samples = 0
+            self.t0: float | None = None
+            self.t1: float | None = None
+            self.start_step = 0
+
+        def on_train_start(self, trainer: Any, module: Any) -> None:
+            self.start_step = trainer.global_step
+            self.loss_rows = _read_rows(run_dir / "loss.csv", self.start_step)
+            self.val_rows = _read_rows(run_dir / "val_loss.csv", self.start_step)
+
+        def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
+            if self.t0 is None:
+                self.t0 = time.perf_counter()
+
+        def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            self.pending.append(float(loss.detach()))
+            self.samples += len(batch[0]) * trainer.world_size
+            step = trainer.global_step
+            if (self.loss_rows and int(self.loss_rows[-1]["step"]) == step) or step == self.start_step:
+                return  # still accumulating gradients for this step
+            lr = trainer.optimizers[0].param_groups[0]["lr"]
+            mean = sum(self.pending) / len(self.pending)
+            self.loss_rows.append({"step": step, "loss": f"{mean:.6f}", "lr": f"{lr:.6g}"})
+            self.pending = []
+            self.t1 = time.perf_counter()
+            if step % every == 0:
+                self.save(trainer)
+            if stop_after is not None and step >= stop_after:
+                self.save(trainer)
+                print(f"finetune: simulated interruption at step {step}", file=sys.stderr, flush=True)
+                os._exit(EXIT_INTERRUPTED)
+
+        def on_validation_epoch_end(self, trainer: Any, module: Any) -> None:
+            values = [v for vs in module.validation_step_outputs.values() for v in vs]
+            if values and not trainer.sanity_checking:
+                mean = sum(values) / len(values)
+                self.val_rows.append({"step": trainer.global_step, "val_loss": f"{mean:.6f}"})
+
+        def on_train_end(self, trainer: Any, module: Any) -> None:
+            self.save(trainer)
+
+        def save(self, trainer: Any) -> None:
+            trainer.save_checkpoint(str(run_dir / "last.tmp.ckpt"))
+            if trainer.is_global_zero:
+                os.replace(run_dir / "last.tmp.ckpt", run_dir / LAST)
+                _write_rows(run_dir / "loss.csv", self.loss_rows, ["step", "loss", "lr"])
+                _write_rows(run_dir / "val_loss.csv", self.val_rows, ["step", "val_loss"])
+
+    return Recorder()
+
+
+def _clip_lists(spec: dict) -> dict[str, list[dict]]:
+    clips = json.loads(Path(spec["clips"]).read_text(encoding="utf-8"))
+    return {s: [c for c in clips if c["split"] == s] for s in ("train", "validation")}
+
+
+def train(spec: dict, stop_after: int | None = None) -> dict:
+    """One fine-tune run (or its resumption); returns the result the stage records."""
+    compat.apply()
+    import pytorch_lightning as pl
+    import torch
+    from stable_audio_tools.models.factory import create_model_from_config
+    from stable_audio_tools.training.factory import create_training_wrapper_from_config
+
+    from pipeline.train import dataset, demo, tiny_t5, unwrap
+
+    t = spec["trainer"]
+    run_dir = Path(spec["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if spec.get("tiny_t5"):
+        tiny_t5.build(Path(spec["tiny_t5"]))
+    config = unwrap.register_t5_dirs(spec["model_config"])
+    pl.seed_everything(t["seed"], workers=True)
+    model = create_model_from_config(config)
+    load_pretrained(model, spec.get("pretrained_ckpt"), spec.get("pretrained_vae"))
+
+    cuda = torch.cuda.is_available()
+    device = "cuda" if cuda else "cpu"
+    splits = _clip_lists(spec)
+    os.environ[dataset.ENV_INDEX] = spec["clips"]
+    sample_size, sr = config["sample_size"], config["sample_rate"]
+    loaders = {}
+    for split, clips in splits.items():
+        if not clips:
+            continue
+        drop_last = split == "train" and len(clips) >= t["batch_size"]
+        if spec["pre_encode"]:
+            latent_dir = Path(spec["latents_dir"]) / split
+            done = latent_dir / "done.json"
+            if not done.exists():
+                print(f"finetune: encoding {len(clips)} {split} clips to latents", file=sys.stderr, flush=True)
+                dataset.encode_clips(model, clips, latent_dir, sample_size, device)
+                done.write_text(json.dumps({"clips": len(clips)}) + "\n")
+            ds_config = dataset.pre_encoded_config(latent_dir, split, drop_last)
+        else:
+            ds_config = dataset.audio_dir_config(Path(spec["dataset_dir"]) / split, split, drop_last)
+        loaders[split] = compat.make_dataloader(
+            ds_config,
+            batch_size=t["batch_size"],
+            sample_size=sample_size,
+            sample_rate=sr,
+            audio_channels=config["audio_channels"],
+            num_workers=t["num_workers"],
+            shuffle=split == "train",
+        )
+    wrapper = create_training_wrapper_from_config(config, model)
+    recorder = make_recorder(run_dir, t["checkpoint_every"], stop_after)
+    val = loaders.get("validation")
+    trainer = pl.Trainer(
+        accelerator="gpu" if cuda else "cpu",
+        devices=t["devices"] if cuda else 1,
+        num_nodes=t["num_nodes"],
+        strategy=t["strategy"] if cuda else "auto",
+        precision=t["precision"] if cuda else "32-true",
+        max_steps=t["max_steps"],
+        max_epochs=t["max_epochs"] or -1,
+        accumulate_grad_batches=t["accumulate_grad_batches"],
+        val_check_interval=t["checkpoint_every"] if val is not None else None,
+        check_val_every_n_epoch=None,
+        limit_val_batches=t["val_batches"] if val is not None else 0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[recorder],
+        default_root_dir=str(run_dir),
+        log_every_n_steps=1,
+    )
+    last = run_dir / LAST
+    resumed_from = None
+    if last.exists():
+        resumed_from = int(torch.load(last, map_location="cpu", weights_only=False)["global_step"])
+        print(f"finetune: resuming from step {resumed_from} ({last})", file=sys.stderr, flush=True)
+    trainer.fit(wrapper, loaders["train"], val, ckpt_path=str(last) if last.exists() else None)
+    if val is not None and (not recorder.val_rows or int(recorder.val_rows[-1]["step"]) != trainer.global_step):
+        trainer.validate(wrapper, val, verbose=False)  # validation loss at the final step
+        recorder.save(trainer)
+
+    result: dict[str, Any] = {
+        "steps": trainer.global_step,
+        "resumed_from": resumed_from,
+        "device": device,
+        "world_size": trainer.world_size,
+        "train_clips": len(splits["train"]),
+        "validation_clips": len(splits["validation"]),
+        "samples_trained": recorder.samples,
+        "train_seconds": round((recorder.t1 or 0) - (recorder.t0 or 0), 3),
+        "parameters": sum(p.numel() for p in model.model.parameters()),
+    }
+    result["samples_per_second"] = (
+        round(recorder.samples / result["train_seconds"], 4) if result["train_seconds"] > 0 else None
+    )
+    result["seconds_per_step"] = (
+        round(result["train_seconds"] / max(1, trainer.global_step - (resumed_from or 0)), 4)
+        if result["train_seconds"] > 0
+        else None
+    )
+    losses = [float(r["loss"]) for r in recorder.loss_rows]
+    result["first_loss"] = losses[0] if losses else None
+    result["final_loss"] = losses[-1] if losses else None
+    result["final_val_loss"] = float(recorder.val_rows[-1]["val_loss"]) if recorder.val_rows else None
+    if trainer.is_global_zero:
+        model_dir = Path(spec["model_dir"])
+        unwrap.export(wrapper, spec["model_config"], model_dir, Path(spec["tiny_t5"]) if spec.get("tiny_t5") else None)
+        d = spec["demos"]
+        items = [
+            {"id": c["id"], "prompt": c["prompt"], "seconds": d["seconds"] or min(c["seconds_total"], sample_size / sr)}
+            for c in (splits["validation"] or splits["train"])[: d["count"]]
+        ]
+        if items:
+            inference, _ = unwrap.load(model_dir, device)
+            result["demos"] = demo.write_demos(
+                inference, items, Path(spec["demos_dir"]), d["steps"], d["cfg_scale"], t["seed"], device
+            )
+            text = json.dumps(result["demos"], indent=2, sort_keys=True) + "\n"
+            (Path(spec["demos_dir"]) / "demos.json").write_text(text, encoding="utf-8")
+        (Path(spec["result"])).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--spec", required=True, type=Path)
+    stop = os.environ.get(ENV_STOP_AFTER)  # lets a test interrupt the stage's training process
+    ap.add_argument(
+        "--stop-after", type=int, default=int(stop) if stop else None, help="exit after this step (simulated kill)"
+    )
+    args = ap.parse_args(argv)
+    spec = json.loads(args.spec.read_text(encoding="utf-8"))
+    try:
+        train(spec, args.stop_after)
+    except CheckpointMismatch as exc:
+        print(f"finetune: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
