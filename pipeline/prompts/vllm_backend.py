@@ -78,7 +78,7 @@ class VllmBackend:
         `generate` calls without restarting the engine); `engine_args` are more `vllm.LLM` keywords (on CPU,
         `enforce_eager=True` and `distributed_executor_backend="uni"` cut engine start from
         ~90 s to ~35 s); `env` adds environment variables for the worker (e.g.
-        VLLM_ENABLE_V1_MULTIPROCESSING=0)."""
+        VLLM_CPU_OMP_THREADS_BIND)."""
         self.params = params
         self.model = params.vllm.model
         self.python = resolve_python(params.vllm.python)

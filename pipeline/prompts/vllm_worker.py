@@ -117,6 +117,13 @@ def _chat(llm: Any, batch: list[dict[str, Any]], sampling: dict[str, Any]) -> li
     return [{"id": r.get("id"), "text": o.outputs[0].text, "error": None} for r, o in zip(batch, outputs, strict=True)]
 
 
+def _raise_if_dead(exc: BaseException) -> None:
+    """A dead engine fails every later request: exit (the backend restarts the worker) rather
+    than answer each request with the same error."""
+    if type(exc).__name__ == "EngineDeadError":
+        raise exc
+
+
 def generate(llm: Any, requests: list[dict[str, Any]], sampling: dict[str, Any], batch_size: int):
     """Yield one result per request, in order, batch_size requests per llm.chat call.
 
@@ -127,12 +134,14 @@ def generate(llm: Any, requests: list[dict[str, Any]], sampling: dict[str, Any],
         batch = requests[start : start + batch_size]
         try:
             results = _chat(llm, batch, sampling)
-        except Exception:
+        except Exception as exc:
+            _raise_if_dead(exc)
             results = []
             for r in batch:
                 try:
                     results.extend(_chat(llm, [r], sampling))
                 except Exception as exc:  # one request's error, reported with the request
+                    _raise_if_dead(exc)
                     results.append({"id": r.get("id"), "text": None, "error": _error(exc)})
         yield from results
 
