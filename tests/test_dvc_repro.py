@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pipeline.layout import STAGES
-from tests.conftest import copy_repo
+from tests.conftest import REPO, copy_repo
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +36,8 @@ def repo(tmp_path_factory) -> Path:
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["ingest"]["sample"]["songs"] = 3  # the whole default sample runs in `make repro`
+    params["finetune"]["python"] = str(REPO / ".venv-train/bin/python")  # not copied (git-ignored)
+    params["finetune"]["smoke"]["max_steps"] = 4
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
 

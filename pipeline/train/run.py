@@ -275,7 +275,8 @@ def train(spec: dict, stop_after: int | None = None) -> dict:
             )
             text = json.dumps(result["demos"], indent=2, sort_keys=True) + "\n"
             (Path(spec["demos_dir"]) / "demos.json").write_text(text, encoding="utf-8")
-        (Path(spec["result"])).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    if trainer.local_rank == 0:  # one result per node: the stage on every node reads it
+        Path(spec["result"]).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result
 
 
