@@ -20,7 +20,13 @@ def test_repository_params_are_valid():
         ({"split": {"max_duration_s": -5}}, ["'split.max_duration_s' = -5", "greater than 0"]),
         ({"ingest": {"source": "spotify"}}, ["'ingest.source' = 'spotify'", "'sample', 'lakh', 'music21' or 'dir'"]),
         ({"ingest": {"bogus": 1}}, ["unknown key 'ingest.bogus'", "allowed here: dedupe, limit, music21, path"]),
-        ({"splt": {}}, ["unknown key 'splt'", "allowed here: augment, clip, finetune, ingest, metadata, mix, prompts, render, run, split, tag"]),
+        (
+            {"splt": {}},
+            [
+                "unknown key 'splt'",
+                "allowed here: augment, clip, finetune, ingest, metadata, mix, prompts, render, run, split, tag",
+            ],
+        ),
         ({"run": {"workers": 0}}, ["'run.workers' = 0", "'auto' or an integer >= 1"]),
         ({"run": {"workers": "many"}}, ["'run.workers' = 'many'", "Input should be 'auto'"]),
         ({"ingest": {"music21": {"programs": [40, 200]}}}, ["'ingest.music21.programs' = [40, 200]", "0-127"]),
