@@ -32,7 +32,10 @@ EXIT_CONFIG = 2
 def _gpus(python: Path, root: Path) -> int:
     """GPUs the training environment's torch sees."""
     probe = "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)"
-    out = subprocess.run([str(python), "-c", probe], cwd=root, capture_output=True, text=True, check=True)
+    out = subprocess.run([str(python), "-c", probe], cwd=root, capture_output=True, text=True)
+    if out.returncode != 0:
+        tail = out.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise ConfigError(f"finetune.python: {python} cannot import torch ({tail[0]}); rebuild it: make train-env")
     return int(out.stdout.strip().splitlines()[-1])
 
 

@@ -25,6 +25,7 @@ from pipeline.train import compat
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 75  # --stop-after: a simulated kill, for resume tests
 LAST = "last.ckpt"
+LAST_STEP = "last.json"  # the checkpoint's step, without loading GBs of checkpoint to read it
 ENV_STOP_AFTER = "M2F_FINETUNE_STOP_AFTER"
 
 
@@ -144,6 +145,7 @@ def make_recorder(run_dir: Path, every: int, stop_after: int | None) -> Any:
             trainer.save_checkpoint(str(run_dir / "last.tmp.ckpt"))
             if trainer.is_global_zero:
                 os.replace(run_dir / "last.tmp.ckpt", run_dir / LAST)
+                (run_dir / LAST_STEP).write_text(json.dumps({"step": trainer.global_step}) + "\n")
                 _write_rows(run_dir / "loss.csv", self.loss_rows, ["step", "loss", "lr"])
                 _write_rows(run_dir / "val_loss.csv", self.val_rows, ["step", "val_loss"])
 
@@ -230,7 +232,7 @@ def train(spec: dict, stop_after: int | None = None) -> dict:
     last = run_dir / LAST
     resumed_from = None
     if last.exists():
-        resumed_from = int(torch.load(last, map_location="cpu", weights_only=False)["global_step"])
+        resumed_from = int(json.loads((run_dir / LAST_STEP).read_text())["step"])
         print(f"finetune: resuming from step {resumed_from} ({last})", file=sys.stderr, flush=True)
     trainer.fit(wrapper, loaders["train"], val, ckpt_path=str(last) if last.exists() else None)
     if val is not None and (not recorder.val_rows or int(recorder.val_rows[-1]["step"]) != trainer.global_step):
