@@ -8,7 +8,7 @@ measure the engine and the worker protocol, not a real model's speed):
 - generations per second and output tokens per second for N requests through
   VllmBackend.generate (batch_size requests per llm.chat call).
 
-Usage: python benchmarks/prompts_vllm.py [--requests 64] [--batch-size 16] [--max-tokens 48] [--defaults]
+Usage: python -m benchmarks.prompts_vllm [--requests 64] [--batch-size 16] [--max-tokens 48] [--defaults]
 """
 
 from __future__ import annotations
