@@ -432,7 +432,10 @@ class VllmParams(Section):
     batch_size: int = Field(64, ge=1, description="requests per llm.chat call")
     max_model_len: int = Field(4096, ge=256)
     tensor_parallel_size: int = Field(1, ge=1)
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0, le=1, description="share of GPU memory vLLM reserves (on the CPU build: share of RAM, use 0.1-0.3)"
+    )
+    enforce_eager: bool = Field(False, description="skip CUDA graphs / torch.compile: faster start, slower decode")
 
 
 class OpenAIParams(Section):

@@ -45,9 +45,7 @@ DISTORTED_GM_PRESETS = frozenset({29, 30, 84})
 _SOUNDFONT_PRESET = re.compile(r"^soundfont .* bank 0 preset (\d+)$")
 
 
-def measure_timbre(
-    x: np.ndarray, sr: int, thresholds: TimbreThresholds, patch_detail: str | None = None
-) -> TimbreInfo:
+def measure_timbre(x: np.ndarray, sr: int, thresholds: TimbreThresholds, patch_detail: str | None = None) -> TimbreInfo:
     """Timbre features of `x` and the adjectives they make true (a distorted GM preset is never "clean")."""
     feats = timbre_features(x, sr)
     values = {k: float(v) for k, v in dataclasses.asdict(feats).items()}

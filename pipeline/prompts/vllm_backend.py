@@ -120,7 +120,7 @@ class VllmBackend:
             "gpu_memory_utilization": v.gpu_memory_utilization,
             "batch_size": v.batch_size,
             "sampling": self._sampling(),
-            "engine_args": self._engine_args,
+            "engine_args": {"enforce_eager": v.enforce_eager, **self._engine_args},
         }
 
     def start(self) -> None:
