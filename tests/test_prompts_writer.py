@@ -15,7 +15,7 @@ import pytest
 from pipeline.params import ConfigError, PromptsParams
 from pipeline.prompts.attributes import clip_facts
 from pipeline.prompts.backend import ChatRequest, Generation
-from pipeline.prompts.requests import RULES, build_request, load_examples
+from pipeline.prompts.chat import RULES, build_request, load_examples
 from pipeline.prompts.validate import check_prompt
 from pipeline.prompts.writer import PromptWriter
 from tests.clip_factory import make_clip

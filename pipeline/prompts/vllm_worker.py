@@ -37,9 +37,9 @@ import time
 import traceback
 from typing import IO, Any
 
-# Python puts this file's folder first on sys.path, where pipeline/prompts/requests.py
-# (the prompt writer's) would shadow the `requests` package vLLM imports. Drop it
-# before vllm is imported; vLLM's spawned engine processes inherit the cleaned path.
+# Python puts this file's folder first on sys.path, where the prompt writer's modules
+# (cache.py, template.py, ...) could shadow packages vLLM imports by the same names.
+# Drop it before vllm is imported; vLLM's spawned engine processes inherit the path.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 

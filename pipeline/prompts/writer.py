@@ -24,7 +24,7 @@ from pipeline.params import PromptsParams
 from pipeline.prompts.attributes import Facts, clip_facts
 from pipeline.prompts.backend import LLMBackend
 from pipeline.prompts.cache import PromptCache, cache_key
-from pipeline.prompts.requests import Examples, build_request, clean_generation, load_examples
+from pipeline.prompts.chat import Examples, build_request, clean_generation, load_examples
 from pipeline.prompts.template import template_prompt
 from pipeline.prompts.validate import check_prompt
 from pipeline.records import Clip, Failure, Prompt, PromptStyle
