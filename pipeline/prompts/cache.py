@@ -24,7 +24,7 @@ from pipeline.records import Prompt
 
 FORMAT = 1  # bump when the stored shape changes
 # Modules whose code decides the text: a change to any of them invalidates the cache.
-TEXT_MODULES = ("attributes.py", "vocab.py", "template.py", "validate.py", "requests.py", "writer.py")
+TEXT_MODULES = ("attributes.py", "vocab.py", "template.py", "validate.py", "chat.py", "writer.py")
 
 
 @lru_cache(maxsize=1)
