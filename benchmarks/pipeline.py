@@ -7,7 +7,7 @@ dvc.yaml's order, and records each stage's wall time, the total, and the machine
 cores. Environments must already be installed (`make setup` and the extra
 environments): install time is excluded.
 
-Usage: PATH=.venv/bin:$PATH python benchmarks/pipeline.py [--keep DIR]
+Usage: PATH=.venv/bin:$PATH python -m benchmarks.pipeline [--keep DIR]   (from the repository root)
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Figures, on the embedded sample:
 - the stage's per-track overhead over the bare synth call on the same tracks (a ratio);
 - the render stage's throughput with 1 and 2 workers.
 
-Usage: python benchmarks/render.py [--songs N] [--vst3 PATH_TO_INSTRUMENT.vst3]
+Usage: python -m benchmarks.render [--songs N] [--vst3 PATH_TO_INSTRUMENT.vst3]
 """
 
 from __future__ import annotations
