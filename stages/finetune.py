@@ -1,10 +1,12 @@
 """Stage `finetune`: Stable Audio Open's DiT fine-tuned on the augmented clips.
 
-Reads params `run.seed`, `clip.window_s`, `finetune` and data/augment/dataset;
-checks every clip, picks the config (full with a GPU and the pretrained
-checkpoint, else the tiny CPU smoke config), and runs the training in the
-training environment (`.venv-train/bin/python -m pipeline.train.run`), passing
-paths only. Writes models/finetune/{model,demos,checkpoints,latents} and
+Reads params `run.seed`, `clip.window_s`, `finetune` and the augment stage's
+manifest, data/augment/manifest.jsonl (its train and validation items; their
+audio and sidecars lie in data/augment/dataset, which is never globbed); checks
+every clip, picks the config (full with a GPU and the pretrained checkpoint, else
+the tiny CPU smoke config), and runs the training in the training environment
+(`.venv-train/bin/python -m pipeline.train.run`), passing paths only. Writes
+models/finetune/{model,demos,checkpoints,latents} and
 data/finetune/{manifest,failures}.jsonl, loss.csv, val_loss.csv, summary.json.
 """
 
@@ -21,7 +23,7 @@ from pipeline.layout import StageDir
 from pipeline.params import ConfigError, Params
 from pipeline.records import Failure
 from pipeline.train import spec as run_spec
-from pipeline.train.clips import scan
+from pipeline.train.clips import manifest_items, scan
 from pipeline.train.configs import choose
 from stages._runner import StageResult, run_stage
 
@@ -47,10 +49,10 @@ def finetune(params: Params, out: StageDir) -> StageResult:
     python = Path(root, p.python)
     if not python.exists():
         raise ConfigError(f"finetune.python: {p.python} not found (build the training environment: make train-env)")
-    clips, failures = scan(dataset_dir, root, params.clip.window_s)
+    clips, failures = scan(manifest_items(root), root, params.clip.window_s)
     n_train = sum(c.split == "train" for c in clips)
     if not n_train:
-        log.error("finetune: no usable train clips under %s", dataset_dir.relative_to(root))
+        log.error("finetune: no usable train clips in %s", StageDir("augment", root).manifest.relative_to(root))
         return StageResult([], failures, {"train_clips": 0}, inputs=len(clips) + len(failures) or 1)
 
     choice = choose(p, _gpus(python, root), root)

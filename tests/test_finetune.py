@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import pytest
 import soundfile as sf
 
 from pipeline.io.manifest import read_manifest
-from pipeline.train.clips import TrainClip
+from pipeline.train.clips import TrainClip, manifest_items, scan
 from tests.clip_dataset import make_dataset, write_clip
 from tests.conftest import REPO
 
@@ -128,3 +129,24 @@ def test_full_config_without_checkpoint_stops_with_how_to_get_it(ft, caplog):
 def test_missing_dataset_is_a_config_error(ft, caplog):
     assert ft.run("finetune") == 2
     assert "data/augment/dataset: no training dataset" in caplog.text
+
+
+def test_missing_manifest_is_a_config_error(ft, caplog):
+    make_dataset(ft.root, train=1, validation=0)
+    ft.out("augment").manifest.unlink()
+    assert ft.run("finetune") == 2
+    assert "data/augment/manifest.jsonl: no augment manifest (run the augment stage first)" in caplog.text
+
+
+def test_clips_are_the_manifest_items_never_a_glob(tmp_path):
+    make_dataset(tmp_path, train=2, validation=1)
+    wav = tmp_path / "data/augment/dataset/train/band__song-0__abc120/c000.wav"
+    for ext in (".wav", ".json"):  # a stray item the manifest does not list
+        shutil.copyfile(wav.with_suffix(ext), wav.with_name("stray").with_suffix(ext))
+    clips, failures = scan(manifest_items(tmp_path), tmp_path, 2.0)
+    assert [(c.split, c.id) for c in clips] == [
+        ("train", "band__song-0__abc120/c000"),
+        ("train", "band__song-1__abc121/c001"),
+        ("validation", "band__val__def456/c000"),
+    ]
+    assert not failures

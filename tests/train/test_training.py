@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from pipeline.layout import StageDir
 from pipeline.params import parse_params
 from pipeline.train import run, spec, unwrap
-from pipeline.train.clips import scan
+from pipeline.train.clips import manifest_items, scan
 from pipeline.train.configs import derive, latent_length
 from tests.clip_dataset import write_clip
 
@@ -23,7 +23,7 @@ STEPS = 120
 def _spec(root: Path, t5: Path, **finetune) -> dict:
     params = parse_params({"clip": {"window_s": 2.0}, "finetune": {"num_workers": 0, **finetune}})
     dataset_dir = StageDir("augment", root).out("dataset")
-    clips, failures = scan(dataset_dir, root, 2.0)
+    clips, failures = scan(manifest_items(root), root, 2.0)
     assert not failures
     s = spec.build(params, StageDir("finetune", root), "tiny", clips, dataset_dir)
     s["tiny_t5"] = str(t5)  # the session's copy (built once)
