@@ -95,6 +95,14 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(ft, monkeypatch):
     s = _summary(ft)
     assert s["resumed_from"] == 2 and s["steps"] == 4
     assert _loss_steps(ft) == [1, 2, 3, 4]
+    val = ft.out("finetune").out("val_loss.csv").read_text()
+    # A re-run of the finished run trains nothing and keeps its history and figures.
+    assert ft.run("finetune") == 0
+    again = _summary(ft)
+    assert again["resumed_from"] == 4 and _loss_steps(ft) == [1, 2, 3, 4]
+    assert ft.out("finetune").out("val_loss.csv").read_text() == val
+    for key in ("first_loss", "final_loss", "final_val_loss", "samples_per_second", "seconds_per_step"):
+        assert again[key] == s[key], key
 
 
 def test_pre_encoded_path_trains_and_keeps_latents_across_param_changes(ft):

@@ -26,6 +26,7 @@ EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 75  # --stop-after: a simulated kill, for resume tests
 LAST = "last.ckpt"
 LAST_STEP = "last.json"  # the checkpoint's step, without loading GBs of checkpoint to read it
+THROUGHPUT = "throughput.json"  # speed of the steps this run trained, for a re-run that trains none
 ENV_STOP_AFTER = "M2F_FINETUNE_STOP_AFTER"
 
 
@@ -235,6 +236,9 @@ def train(spec: dict, stop_after: int | None = None) -> dict:
         resumed_from = int(json.loads((run_dir / LAST_STEP).read_text())["step"])
         print(f"finetune: resuming from step {resumed_from} ({last})", file=sys.stderr, flush=True)
     trainer.fit(wrapper, loaders["train"], val, ckpt_path=str(last) if last.exists() else None)
+    if not recorder.loss_rows:  # the run was complete: nothing trained now, its history is on disk
+        recorder.loss_rows = _read_rows(run_dir / "loss.csv", trainer.global_step)
+        recorder.val_rows = _read_rows(run_dir / "val_loss.csv", trainer.global_step)
     if val is not None and (not recorder.val_rows or int(recorder.val_rows[-1]["step"]) != trainer.global_step):
         trainer.validate(wrapper, val, verbose=False)  # validation loss at the final step
         recorder.save(trainer)
@@ -258,6 +262,11 @@ def train(spec: dict, stop_after: int | None = None) -> dict:
         if result["train_seconds"] > 0
         else None
     )
+    if result["samples_per_second"] is not None:
+        speed = {k: result[k] for k in ("samples_per_second", "seconds_per_step")}
+        (run_dir / THROUGHPUT).write_text(json.dumps(speed) + "\n")
+    elif (run_dir / THROUGHPUT).exists():
+        result.update(json.loads((run_dir / THROUGHPUT).read_text()))
     losses = [float(r["loss"]) for r in recorder.loss_rows]
     result["first_loss"] = losses[0] if losses else None
     result["final_loss"] = losses[-1] if losses else None
