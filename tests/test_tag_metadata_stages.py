@@ -101,14 +101,14 @@ def test_metadata_without_credentials_runs_offline(mixed, monkeypatch):
 def test_known_distorted_presets_are_never_called_clean():
     import numpy as np
 
-    from pipeline.analysis.tag import _timbre
+    from pipeline.analysis.tag import measure_timbre
     from pipeline.analysis.timbre import TimbreThresholds
 
     t = np.arange(44100 * 2) / 44100
     sine = np.stack([np.sin(2 * np.pi * 660 * t)] * 2, axis=1).astype(np.float32) * 0.3
     th = TimbreThresholds()
-    assert "clean" in _timbre(sine, 44100, th, "soundfont TimGM6mb.sf2 bank 0 preset 24").tags
-    assert "clean" not in _timbre(sine, 44100, th, "soundfont TimGM6mb.sf2 bank 0 preset 30").tags
+    assert "clean" in measure_timbre(sine, 44100, th, "soundfont TimGM6mb.sf2 bank 0 preset 24").tags
+    assert "clean" not in measure_timbre(sine, 44100, th, "soundfont TimGM6mb.sf2 bank 0 preset 30").tags
 
 
 def test_contradictory_timbre_thresholds_stop_the_stage(mixed, caplog):
