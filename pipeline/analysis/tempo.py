@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import functools
 import pickle
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from pipeline.params import ConfigError, TagParams
+from pipeline.torchaudio_cpu import import_torchaudio as import_torchaudio_cpu
 
 DEEPRHYTHM_SR = 22050
 DEEPRHYTHM_CLIP_S = 8
@@ -36,25 +35,7 @@ class TempoEstimate:
 
 def import_torchaudio():
     """torchaudio, even when its native library (a CUDA build) cannot load."""
-    try:
-        import torchaudio
-    except (OSError, ImportError, RuntimeError):
-        for name in [m for m in sys.modules if m == "torchaudio" or m.startswith("torchaudio.")]:
-            del sys.modules[name]
-        stub = types.ModuleType("torchaudio._extension")
-        stub._IS_TORCHAUDIO_EXT_AVAILABLE = False  # type: ignore[attr-defined]
-        stub._IS_ALIGN_AVAILABLE = False  # type: ignore[attr-defined]
-
-        def fail_if_no_align(fn):
-            def unavailable(*args, **kwargs):
-                raise RuntimeError("torchaudio's alignment needs its native extension")
-
-            return unavailable
-
-        stub.fail_if_no_align = fail_if_no_align  # type: ignore[attr-defined]
-        sys.modules["torchaudio._extension"] = stub
-        import torchaudio
-    return torchaudio
+    return import_torchaudio_cpu()[0]
 
 
 def find_deeprhythm_weights(path: str | None) -> Path | None:

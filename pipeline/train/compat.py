@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import types
 from collections.abc import Iterator
 from typing import Any
+
+from pipeline.torchaudio_cpu import import_torchaudio
 
 APPLIED: list[str] = []
 _TORCHVISION_LIB: Any = None  # keeps the op-schema library alive
@@ -54,27 +55,7 @@ def _purge(prefix: str) -> None:
 
 def torchaudio_importable() -> bool:
     """Fix 1. Returns True when the fix was needed."""
-    try:
-        import torchaudio
-
-        return False
-    except (OSError, ImportError, RuntimeError):
-        _purge("torchaudio")
-    stub = types.ModuleType("torchaudio._extension")
-    stub._IS_TORCHAUDIO_EXT_AVAILABLE = False  # type: ignore[attr-defined]
-    stub._IS_ALIGN_AVAILABLE = False  # type: ignore[attr-defined]
-
-    def fail_if_no_align(fn: Any) -> Any:
-        def unavailable(*args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("torchaudio's alignment needs its native extension")
-
-        return unavailable
-
-    stub.fail_if_no_align = fail_if_no_align  # type: ignore[attr-defined]
-    sys.modules["torchaudio._extension"] = stub
-    import torchaudio  # noqa: F401
-
-    return True
+    return import_torchaudio()[1]
 
 
 def torchvision_importable() -> bool:
