@@ -10,8 +10,8 @@ import pretty_midi
 import soundfile as sf
 
 from pipeline.analysis.notation import describe_notation
+from pipeline.analysis.tag import timbre_adjectives, timbre_values
 from pipeline.analysis.timbre import TimbreThresholds
-from pipeline.augment.labels import measure_timbre, timbre_labels
 from pipeline.augment.make import AugmentConfig
 from pipeline.augment.rerender import Part, finish, mix_parts, render_parts
 from pipeline.midi import gm
@@ -102,14 +102,14 @@ def make_clip(
     audio_rel = f"data/clip/audio/{cid}.wav"
     (root / audio_rel).parent.mkdir(parents=True, exist_ok=True)
     sf.write(root / audio_rel, y, sr, subtype="PCM_16")
-    features = measure_timbre(y, sr)
+    features = timbre_values(y, sr)
     return Clip(
         id=cid, song_id=song, artist="Aug Band", title="Aug Song", kind="stem" if stem is not None else "mix",
         split=split, audio=audio_rel, sidecar=audio_rel.replace(".wav", ".json"), midi=midi_rel, section=0,
         section_source="midi", bar_start=n * bars, bars=bars, padded_s=0.0, loopable=True,
         seconds_start=n * seconds, seconds_total=round(seconds, 6), sample_rate=sr, loudness_lufs=round(loudness, 3),
         instruments=instruments, key=key, bpm=bpm, time_signature="4/4", genre_tags=["pop"],
-        timbre=timbre_labels(features, TimbreThresholds(), False), timbre_features=features, energy=0.5,
+        timbre=timbre_adjectives(features, TimbreThresholds(), False), timbre_features=features, energy=0.5,
         acousticness=0.5, label_sources={"key": "midi", "bpm": "midi"},
     )  # fmt: skip
 

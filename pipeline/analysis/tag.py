@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import soundfile as sf
 from pipeline.analysis.key import KeyLabel, audio_key, midi_key, relation
 from pipeline.analysis.notation import Notation, describe_notation
 from pipeline.analysis.tempo import TempoPlan, beat_tempo, midi_tempo, tempo_accuracy, tempo_backend
-from pipeline.analysis.timbre import TimbreThresholds, timbre_features, timbre_tags
+from pipeline.analysis.timbre import TimbreFeatures, TimbreThresholds, timbre_features, timbre_tags
 from pipeline.midi.load import parse_midi
 from pipeline.parallel import ItemError
 from pipeline.params import TagParams
@@ -45,15 +46,25 @@ DISTORTED_GM_PRESETS = frozenset({29, 30, 84})
 _SOUNDFONT_PRESET = re.compile(r"^soundfont .* bank 0 preset (\d+)$")
 
 
+def timbre_values(x: np.ndarray, sr: int) -> dict[str, float]:
+    """The measured timbre features of `x`, by name."""
+    return {k: float(v) for k, v in dataclasses.asdict(timbre_features(x, sr)).items()}
+
+
+def timbre_adjectives(features: Mapping[str, float], thresholds: TimbreThresholds, distorted: bool) -> list[str]:
+    """Adjectives the features support; a patch distorted by design is never "clean" (the grit measure can miss it)."""
+    tags = list(timbre_tags(TimbreFeatures(**features), thresholds))
+    if distorted and "clean" in tags:
+        tags.remove("clean")
+    return tags
+
+
 def measure_timbre(x: np.ndarray, sr: int, thresholds: TimbreThresholds, patch_detail: str | None = None) -> TimbreInfo:
     """Timbre features of `x` and the adjectives they make true (a distorted GM preset is never "clean")."""
-    feats = timbre_features(x, sr)
-    values = {k: float(v) for k, v in dataclasses.asdict(feats).items()}
-    tags = list(timbre_tags(feats, thresholds))
+    values = timbre_values(x, sr)
     m = _SOUNDFONT_PRESET.match(patch_detail or "")
-    if m and int(m[1]) in DISTORTED_GM_PRESETS and "clean" in tags:
-        tags.remove("clean")
-    return TimbreInfo(features=values, tags=tags)
+    distorted = bool(m) and int(m[1]) in DISTORTED_GM_PRESETS
+    return TimbreInfo(features=values, tags=timbre_adjectives(values, thresholds, distorted))
 
 
 def notation_info(n: Notation) -> NotationInfo:

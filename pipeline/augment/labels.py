@@ -7,16 +7,13 @@ on the variant's own audio; FX labels come from the chain (pipeline/augment/fx.p
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pretty_midi
 
 from pipeline.analysis.notation import describe_notation
-from pipeline.analysis.tag import DISTORTED_GM_PRESETS
-from pipeline.analysis.timbre import TimbreFeatures, TimbreThresholds, timbre_features, timbre_tags
+from pipeline.analysis.tag import DISTORTED_GM_PRESETS, notation_info
 from pipeline.midi.gm import family, instrument_name, subfamily
 from pipeline.midi.keys import NOTE_NAMES, tonic_pc
 from pipeline.params import RenderParams
@@ -64,26 +61,11 @@ def distorted_by_design(ci: ClipInstrument, render: RenderParams) -> bool:
     return (spec.preset if spec.preset is not None else ci.program) in DISTORTED_GM_PRESETS
 
 
-def measure_timbre(x: np.ndarray, sample_rate: int) -> dict[str, float]:
-    return {k: float(v) for k, v in dataclasses.asdict(timbre_features(x, sample_rate)).items()}
-
-
-def timbre_labels(features: Mapping[str, float], thresholds: TimbreThresholds, distorted: bool) -> list[str]:
-    """Adjectives the measured features support; a patch distorted by design is never 'clean' (as tag does)."""
-    tags = list(timbre_tags(TimbreFeatures(**features), thresholds))
-    if distorted and "clean" in tags:
-        tags.remove("clean")
-    return tags
-
-
 def notation_of(pm: pretty_midi.PrettyMIDI, track: int) -> dict[str, Any] | None:
     """The NotationInfo fields of one instrument of the (transformed) span, None for an empty one."""
     if track >= len(pm.instruments):
         return None
-    n = describe_notation(pm.instruments[track], pm)
-    fields = dataclasses.asdict(n)
-    fields["pitch_register"] = fields.pop("register")
-    return fields
+    return notation_info(describe_notation(pm.instruments[track], pm)).model_dump()
 
 
 def renotate(ci: ClipInstrument, fields: Mapping[str, Any] | None) -> ClipInstrument:

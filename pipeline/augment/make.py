@@ -19,6 +19,7 @@ import numpy as np
 import pretty_midi
 import soundfile as sf
 
+from pipeline.analysis.tag import timbre_adjectives, timbre_values
 from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.augment.audio_ops import pitch_shift, stereo, time_stretch
 from pipeline.augment.cache import CACHE_VERSION, CacheEntry, VariantCache, digest, file_sha256
@@ -26,11 +27,9 @@ from pipeline.augment.dataset import item_base
 from pipeline.augment.fx import apply_chain, fx_labels
 from pipeline.augment.labels import (
     distorted_by_design,
-    measure_timbre,
     notation_of,
     renotate,
     repatch,
-    timbre_labels,
     transpose_key,
 )
 from pipeline.augment.midi_ops import OutOfRangeSkip, scale_tempo, transpose
@@ -240,7 +239,7 @@ def _render(job: ItemJob, work: _Work) -> tuple[bytes, dict[str, Any], bytes | N
     meta: dict[str, Any] = {
         "frames": len(y),
         "loudness_lufs": round(loudness, 3),
-        "timbre_features": measure_timbre(q, sr),
+        "timbre_features": timbre_values(q, sr),
         "rendered_parts": rendered,
         "transpose": work.report,
     }
@@ -306,7 +305,7 @@ def _labelled(job: ItemJob, work: _Work, meta: dict[str, Any], key: str) -> Vari
         padded_s=round(clip.padded_s / work.ratio, 6),
         loudness_lufs=float(meta["loudness_lufs"]),
         instruments=instruments,
-        timbre=timbre_labels(features, cfg.thresholds, distorted),
+        timbre=timbre_adjectives(features, cfg.thresholds, distorted),
         timbre_features=features,
         energy=clip.energy if keeps_character else None,
         acousticness=clip.acousticness if keeps_character else None,
