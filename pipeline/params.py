@@ -380,6 +380,37 @@ class SectionParams(Section):
     rest_bars: int = Field(1, ge=1, description="this many silent bars in a row are a section break")
 
 
+class ClipLabelParams(Section):
+    """What a clip's prompts may state, from the evidence of its own span (pipeline/clips/labels.py)."""
+
+    key_policy: Literal["agree", "notes", "audio", "signature"] = Field(
+        "agree",
+        description="agree: the notes' key when the clip's audio key or the key signature confirms it; "
+        "notes / audio / signature: that estimate alone",
+    )
+    key_profile: Literal["krumhansl", "temperley", "albrecht"] = Field(
+        "albrecht", description="key profile the notes are matched against (pipeline/midi/keyfind.py)"
+    )
+    bass_weight: float = Field(1.0, ge=0, le=10, description="extra weight of the lowest sounding note (x duration)")
+    min_key_confidence: float = Field(
+        0.0, ge=0, le=2, description="the notes' best key must beat the runner-up by this correlation margin"
+    )
+    min_tonal_notes: int = Field(8, ge=1, description="fewer pitched notes in the span: not tonal, no key")
+    audio_key_profile: str = Field("bgate", min_length=1, description="essentia KeyExtractor profile for clip audio")
+    tempo_tolerance: float = Field(
+        0.02, ge=0, le=1, description="a span whose fastest tempo exceeds its slowest by more states no BPM"
+    )
+    bpm_level: Literal["notated", "felt"] = Field(
+        "notated", description="notated: the MIDI's quarter-note BPM; felt: the metrical level audio agrees with"
+    )
+    audio_tempo: Literal["essentia", "none"] = Field("essentia", description="audio tempo of each clip (evidence)")
+    audio_tempo_method: Literal["multifeature", "degara"] = "degara"
+    audio_tempo_tolerance: float = Field(0.04, gt=0, le=0.5, description="audio agrees with a level within this")
+    part_floor_db: float = Field(
+        30.0, gt=0, le=120, description="a part this far below the clip's mix loudness is not named in it"
+    )
+
+
 class ClipParams(Section):
     window_s: float = Field(20.0, gt=0, le=600, description="training window; clips are at most this long")
     bar_counts: list[int] = Field(
@@ -393,7 +424,8 @@ class ClipParams(Section):
     tail: Literal["pad", "drop"] = Field(
         "pad", description="a section's remainder shorter than the shortest bar count: pad with silence, or drop"
     )
-    silence_lufs: float = Field(-50.0, ge=-120, le=-10, description="clips quieter than this are dropped")
+    silence_lufs: float = Field(-40.0, ge=-120, le=-10, description="clips quieter than this are dropped")
+    labels: ClipLabelParams = ClipLabelParams()
     sections: SectionParams = SectionParams()
     splits: SplitRatios = SplitRatios()
 

@@ -246,8 +246,12 @@ class TempoTags(BaseModel):
 
 class KeyTags(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    midi: str | None
-    midi_source: str | None = Field(description="key_signature or pitch_profile")
+    midi: str | None = Field(description="the key of the song's notes")
+    midi_source: str | None = Field(description="midi:notes")
+    signature: str | None = Field(description="the longest-held key-signature event (evidence, often wrong)")
+    signature_relation: Literal["exact", "relative", "fifth", "parallel", "other"] | None = Field(
+        description="how the signature relates to the notes' key"
+    )
     audio: str
     audio_strength: float | None
     relation: Literal["exact", "relative", "fifth", "parallel", "other"] | None
@@ -316,6 +320,46 @@ class ClipInstrument(BaseModel):
     notation: NotationInfo = Field(description="what its notes do inside the clip's span")
 
 
+KeyRelation = Literal["exact", "relative", "fifth", "parallel", "other"]
+
+
+class KeyEvidence(BaseModel):
+    """Every estimate of a clip's key, from its own span, and why no key is stated (when none is)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    tonal: bool = Field(description="pitched notes sound in the span (false: drums only, or too few notes)")
+    notes: str | None = Field(description="key of the span's notes (duration- and bass-weighted profile)")
+    notes_confidence: float | None = Field(description="profile correlation of the best key minus the runner-up's")
+    signature: str | None = Field(description="key-signature event in effect over the whole span (none, or it changes)")
+    audio: str | None = Field(description="essentia's key of the clip's own audio")
+    audio_strength: float | None
+    agreement: KeyRelation | None = Field(description="how the audio key relates to the notes' key")
+    withheld: str | None = Field(description="why the clip states no key; null when it states one")
+
+
+class TempoEvidence(BaseModel):
+    """The tempo of a clip's span: notated (from the MIDI, exact) and felt (the level audio agrees with)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    notated_bpm: float = Field(gt=0, description="quarter-note BPM over the span, duration-weighted (the MIDI's)")
+    min_bpm: float = Field(gt=0)
+    max_bpm: float = Field(gt=0)
+    steady: bool = Field(description="max/min - 1 within clip.labels.tempo_tolerance")
+    felt_bpm: float = Field(gt=0, description="notated_bpm x felt_factor: the beat a listener taps")
+    felt_factor: float = Field(gt=0, description="e.g. 0.5 (half time), 2/3 (dotted quarter in 6/8), 1")
+    felt_source: Literal["audio", "meter"] = Field(description="audio estimators agreed on the level, or the meter")
+    audio_bpm: dict[str, float] = Field(description="each audio estimator's tempo of the clip's audio")
+    withheld: str | None = Field(description="why the clip states no BPM; null when it states one")
+
+
+class MeterEvidence(BaseModel):
+    """The time signatures of a clip's bars; one is stated only when it holds over the whole clip."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    meters: list[str] = Field(min_length=1, description="distinct time signatures of the clip's bars, in order")
+    withheld: str | None
+
+
 class Clip(Record):
     """A training clip: a whole number of bars of a song's mix (or one solo stem), cut on bar lines.
 
@@ -341,16 +385,22 @@ class Clip(Record):
     sample_rate: int
     loudness_lufs: float
     instruments: list[ClipInstrument] = Field(min_length=1)
-    key: str | None = Field(description="'<tonic> <scale>' in effect in the span, e.g. 'F# minor'")
-    bpm: float = Field(gt=0, description="quarter-note BPM over the span (duration-weighted)")
-    time_signature: str
+    key: str | None = Field(description="the stated key, '<tonic> <scale>', e.g. 'F# minor'; null: withheld")
+    bpm: float | None = Field(gt=0, description="the stated BPM (clip.labels.bpm_level); null: withheld")
+    time_signature: str | None = Field(description="the meter of every bar of the clip; null: it changes")
     genre_tags: list[str] = Field(description="Last.fm tags of the song")
     timbre: list[str] = Field(description="timbre adjectives measured on the clip's own audio")
     timbre_features: dict[str, float]
     fx: list[str] = Field(default_factory=list, description="effect labels (augment adds them; clips are dry)")
     energy: float | None = None
     acousticness: float | None = None
-    label_sources: dict[str, str] = Field(description="where key and bpm came from: midi or audio")
+    label_sources: dict[str, str] = Field(description="the evidence each stated label rests on")
+    key_evidence: KeyEvidence
+    tempo_evidence: TempoEvidence
+    meter_evidence: MeterEvidence
+    quiet_instruments: list[str] = Field(
+        default_factory=list, description="track ids whose notes sound in the span but too quietly to name"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Clip:

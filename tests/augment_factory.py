@@ -17,6 +17,7 @@ from pipeline.augment.rerender import Part, finish, mix_parts, render_parts
 from pipeline.midi import gm
 from pipeline.params import load_params
 from pipeline.records import Clip, ClipInstrument, NotationInfo, Prompt
+from tests.clip_factory import evidence
 from tests.midi_factory import TrackSpec, midi_bytes
 
 SONG = "aug-band__aug-song__a1b2c3"
@@ -110,7 +111,8 @@ def make_clip(
         seconds_start=n * seconds, seconds_total=round(seconds, 6), sample_rate=sr, loudness_lufs=round(loudness, 3),
         instruments=instruments, key=key, bpm=bpm, time_signature="4/4", genre_tags=["pop"],
         timbre=timbre_adjectives(features, TimbreThresholds(), False), timbre_features=features, energy=0.5,
-        acousticness=0.5, label_sources={"key": "midi", "bpm": "midi"},
+        acousticness=0.5, label_sources={"key": "notes+audio" if key else "none", "bpm": "midi"},
+        **evidence(key, bpm, "4/4"),
     )  # fmt: skip
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.midi import gm
-from pipeline.records import Clip, ClipInstrument, NotationInfo
+from pipeline.records import Clip, ClipInstrument, KeyEvidence, MeterEvidence, NotationInfo, TempoEvidence
 
 SONG = "test-band__test-song__abc123"
 
@@ -53,6 +53,26 @@ def instrument(program: int, is_drum: bool = False, index: int = 0, **notation_k
     )
 
 
+def evidence(key: str | None, bpm: float | None, time_signature: str | None) -> dict[str, Any]:
+    """Evidence fields of a clip whose every estimate agrees with its stated labels."""
+    return {
+        "key_evidence": KeyEvidence(
+            tonal=key is not None, notes=key, notes_confidence=0.1 if key else None, signature=key, audio=key,
+            audio_strength=0.8 if key else None, agreement="exact" if key else None,
+            withheld=None if key else "not tonal: drums only",
+        ),
+        "tempo_evidence": TempoEvidence(
+            notated_bpm=bpm or 120.0, min_bpm=bpm or 100.0, max_bpm=bpm or 140.0, steady=bpm is not None,
+            felt_bpm=bpm or 120.0, felt_factor=1.0, felt_source="audio", audio_bpm={"essentia:degara": bpm or 120.0},
+            withheld=None if bpm else "tempo varies 100-140 BPM inside the clip",
+        ),
+        "meter_evidence": MeterEvidence(
+            meters=[time_signature] if time_signature else ["2/4", "4/4"],
+            withheld=None if time_signature else "meter changes inside the clip (2/4 -> 4/4)",
+        ),
+    }  # fmt: skip
+
+
 def make_clip(
     n: int = 0,
     programs: tuple[tuple[int, bool], ...] = ((2, False), (32, False), (0, True)),
@@ -93,7 +113,9 @@ def make_clip(
         "genre_tags": [],
         "timbre": ["warm", "bright"],
         "timbre_features": {"centroid_hz": 1800.0},
-        "label_sources": {"key": "midi", "bpm": "midi"},
+        "label_sources": {"key": "notes+audio" if key else "none", "bpm": "midi" if bpm else "none"},
     }
     base.update(fields)
+    for k, v in evidence(base["key"], base["bpm"], base["time_signature"]).items():
+        base.setdefault(k, v)
     return Clip(**base)

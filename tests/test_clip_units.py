@@ -9,7 +9,6 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from pipeline.clips.cut import span_bpm
 from pipeline.clips.grid import bar_grid
 from pipeline.clips.plan import plan_clips
 from pipeline.clips.sections import bar_features, midi_sections, spotify_sections
@@ -124,13 +123,6 @@ def test_splits_are_by_song_deterministic_and_follow_the_ratios():
     assert a != assign_splits(songs, ratios, 8)
     few = assign_splits(songs[:3], ratios, 7)
     assert sorted(few.values()) == ["test", "train", "validation"]  # every split with a ratio gets a song
-
-
-def test_span_bpm_weights_the_tempo_map_inside_the_span():
-    tempo_map = [TempoChange(time_s=0.0, tempo_bpm=120.0), TempoChange(time_s=10.0, tempo_bpm=60.0)]
-    assert span_bpm(tempo_map, 0.0, 8.0) == 120.0
-    assert span_bpm(tempo_map, 12.0, 20.0) == 60.0
-    assert span_bpm(tempo_map, 6.0, 14.0) == 90.0
 
 
 def test_midi_span_restates_the_state_and_keeps_notes_inside():

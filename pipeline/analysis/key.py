@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import pretty_midi
 
-from pipeline.midi.keyfind import estimate_key
+from pipeline.midi.keyfind import KeyProfile, estimate_key
 from pipeline.midi.keys import NOTE_NAMES, Scale, from_key_number, tonic_pc
 
 Relation = Literal["exact", "relative", "fifth", "parallel", "other"]
@@ -45,21 +45,26 @@ def audio_key(mono: np.ndarray, sample_rate: int, profile: str) -> KeyLabel:
     return KeyLabel(NOTE_NAMES[tonic_pc(key)], scale, round(float(strength), 4), f"essentia:{profile}")
 
 
-def midi_key(pm: pretty_midi.PrettyMIDI) -> KeyLabel | None:
-    """The key-signature event that holds longest; else a pitch-class-profile estimate."""
-    if pm.key_signature_changes:
-        end = pm.get_end_time()
-        spans: dict[int, float] = {}
-        changes = pm.key_signature_changes
-        for i, ks in enumerate(changes):
-            stop = changes[i + 1].time if i + 1 < len(changes) else end
-            spans[ks.key_number] = spans.get(ks.key_number, 0.0) + max(0.0, stop - ks.time)
-        pc, scale = from_key_number(max(spans, key=lambda k: (spans[k], -k)))
-        return KeyLabel(NOTE_NAMES[pc], scale, None, "midi:key_signature")
-    est = estimate_key(pm)
+def signature_key(pm: pretty_midi.PrettyMIDI) -> KeyLabel | None:
+    """The key-signature event that holds longest (evidence only: real files carry default or wrong ones)."""
+    if not pm.key_signature_changes:
+        return None
+    end = pm.get_end_time()
+    spans: dict[int, float] = {}
+    changes = pm.key_signature_changes
+    for i, ks in enumerate(changes):
+        stop = changes[i + 1].time if i + 1 < len(changes) else end
+        spans[ks.key_number] = spans.get(ks.key_number, 0.0) + max(0.0, stop - ks.time)
+    pc, scale = from_key_number(max(spans, key=lambda k: (spans[k], -k)))
+    return KeyLabel(NOTE_NAMES[pc], scale, None, "midi:key_signature")
+
+
+def midi_key(pm: pretty_midi.PrettyMIDI, profile: KeyProfile = "albrecht", bass_weight: float = 1.0) -> KeyLabel | None:
+    """The key of the notes (duration- and bass-weighted profile); None when nothing pitched plays."""
+    est = estimate_key(pm, profile, bass_weight)
     if est is None:
         return None
-    return KeyLabel(NOTE_NAMES[est.tonic_pc], est.scale, est.correlation, "midi:pitch_profile")
+    return KeyLabel(NOTE_NAMES[est.tonic_pc], est.scale, est.margin, "midi:notes")
 
 
 def relation(a: KeyLabel, b: KeyLabel) -> Relation:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from pipeline.analysis.key import KeyLabel, audio_key, midi_key, relation
+from pipeline.analysis.key import KeyLabel, audio_key, midi_key, relation, signature_key
 from pipeline.analysis.notation import Notation, describe_notation
 from pipeline.analysis.tempo import TempoPlan, beat_tempo, midi_tempo, tempo_accuracy, tempo_backend
 from pipeline.analysis.timbre import TimbreFeatures, TimbreThresholds, timbre_features, timbre_tags
@@ -99,6 +99,7 @@ def tag_song(job: TagJob) -> TagSong:
 
     pm = parse_midi((job.root / split.source_midi).read_bytes()).pm
     k_midi: KeyLabel | None = midi_key(pm)
+    k_sig = signature_key(pm)
     k_audio = audio_key(mono, sr, p.key.profile)
     rel = relation(k_audio, k_midi) if k_midi else None
     agrees = bool(acc1[job.tempo.primary]) and rel == "exact"
@@ -116,6 +117,8 @@ def tag_song(job: TagJob) -> TagSong:
     )  # fmt: skip
     key = KeyTags(
         midi=k_midi.label if k_midi else None, midi_source=k_midi.source if k_midi else None,
+        signature=k_sig.label if k_sig else None,
+        signature_relation=relation(k_sig, k_midi) if k_sig and k_midi else None,
         audio=k_audio.label, audio_strength=k_audio.strength, relation=rel,
         label=k_audio.label if use_audio else k_midi.label,  # type: ignore[union-attr]
         label_source="audio" if use_audio else "midi",

@@ -8,7 +8,6 @@ timbre of its own audio and what each part's notes do inside it.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -19,10 +18,10 @@ import soundfile as sf
 
 from pipeline.analysis.notation import describe_notation
 from pipeline.analysis.tag import measure_timbre, notation_info
-from pipeline.analysis.tempo import midi_tempo
 from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.audio.loudness import integrated_lufs
 from pipeline.clips.grid import BarGrid, bar_grid
+from pipeline.clips.labels import SpanLabels, clip_audio_tempo, key_labels, meter_labels, span_signature, tempo_labels
 from pipeline.clips.plan import ClipPlan, plan_clips
 from pipeline.clips.sections import bar_features, midi_sections, spotify_sections
 from pipeline.io.atomic import write_bytes, write_json
@@ -39,7 +38,6 @@ from pipeline.records import (
     SplitSong,
     Stem,
     TagSong,
-    TempoChange,
     Track,
 )
 
@@ -102,25 +100,6 @@ def _section_starts(job: ClipJob, grid: BarGrid, parts: list[_Part]) -> tuple[li
     return midi_sections(features, p.novelty, p.min_bars, p.rest_bars), "midi"
 
 
-def span_bpm(tempo_map: Sequence[TempoChange], start_s: float, end_s: float) -> float:
-    """Quarter-note BPM over [start, end), weighted by how long each tempo holds."""
-    changes = [(c.time_s, c.tempo_bpm) for c in tempo_map]
-    current = (
-        [bpm for t, bpm in changes if t <= start_s + SPAN_EPS_S][-1] if changes[0][0] <= start_s else changes[0][1]
-    )
-    shifted = [(0.0, current)] + [(t - start_s, bpm) for t, bpm in changes if start_s + SPAN_EPS_S < t < end_s]
-    return round(midi_tempo(shifted, end_s - start_s), 3)
-
-
-def _span_key(job: ClipJob, start_s: float) -> str:
-    """The song's key label; with MIDI labels and key changes, the signature in effect at the clip's start."""
-    sigs = job.split.key_signatures
-    if job.tag.key.label_source == "midi" and len(sigs) > 1:
-        now = [k for k in sigs if k.time_s <= start_s + SPAN_EPS_S] or sigs[:1]
-        return f"{now[-1].tonic} {now[-1].scale}"
-    return job.tag.key.label
-
-
 def _plays(inst: pretty_midi.Instrument, start_s: float, end_s: float) -> bool:
     return any(start_s - SPAN_EPS_S <= n.start < end_s - SPAN_EPS_S and n.end > n.start for n in inst.notes)
 
@@ -154,7 +133,7 @@ class _Song:
     source: pretty_midi.PrettyMIDI
     mix: np.ndarray
     sample_rate: int
-    solo: dict[str, np.ndarray]  # track id -> its stem, for the solo-stem clips
+    solo: set[str]  # track ids whose solo stems also get clips
     section_source: str
 
 
@@ -174,10 +153,7 @@ def cut_song(job: ClipJob) -> SongClips:
     starts, section_source = _section_starts(job, grid, parts)
     plans, skipped = plan_clips(grid, starts, p.bar_counts, p.window_s, p.tail)
     x, sr = sf.read(str(job.root / job.mix.mix), dtype="float32", always_2d=True)
-    solo = {
-        part.track.id: sf.read(str(job.root / part.stem.audio), dtype="float32", always_2d=True)[0]
-        for part in _solo_tracks(p, parts)
-    }
+    solo = {part.track.id for part in _solo_tracks(p, parts)}
     song = _Song(job, grid, parts, source, x, sr, solo, section_source)
     clips: list[Clip] = []
     dropped = [(f"{job.mix.id}/bars{s.bar_start}+{s.bars}", s.reason) for s in skipped]
@@ -186,6 +162,48 @@ def cut_song(job: ClipJob) -> SongClips:
         clips += made
         dropped += why
     return SongClips(clips, dropped, section_source, len(starts))
+
+
+def _stem_excerpt(song: _Song, part: _Part, s0: int, s1: int) -> tuple[np.ndarray, int]:
+    """A stem's samples [s0, s1), read from its file (stems are never all held in memory)."""
+    with sf.SoundFile(str(song.job.root / part.stem.audio)) as f:
+        f.seek(min(s0, f.frames))
+        x = f.read(max(0, min(s1, f.frames) - min(s0, f.frames)), dtype="float32", always_2d=True)
+    return _excerpt(x, 0, s1 - s0)
+
+
+def _audible(song: _Song, playing: list[_Part], s0: int, s1: int, clip_lufs: float):
+    """Split the playing parts into those heard in the mix clip and those too quiet to name
+    (their stem's loudness in the mix more than clip.labels.part_floor_db under the clip's)."""
+    mix, floor = song.job.mix, song.job.params.labels.part_floor_db
+    heard, quiet, excerpts = [], [], {}
+    for part in playing:
+        excerpt, pad = _stem_excerpt(song, part, s0, s1)
+        excerpts[part.track.id] = (excerpt, pad)
+        in_mix = integrated_lufs(excerpt, song.sample_rate) + mix.shared_gain_db + mix.mix_gain_db
+        (heard if in_mix >= clip_lufs - floor else quiet).append(part)
+    return heard, quiet, excerpts
+
+
+def span_labels(song: _Song, parts: list[_Part], start_s: float, end_s: float, bars: tuple[int, int],
+                excerpt: np.ndarray) -> SpanLabels:  # fmt: skip
+    """Key, BPM and meter of the span from its own evidence (pipeline/clips/labels.py)."""
+    p, split = song.job.params.labels, song.job.split
+    mono = excerpt.mean(axis=1)
+    time_signature, meter = meter_labels(song.grid.meters[bars[0] : bars[0] + bars[1]])
+    audio_bpm = clip_audio_tempo(mono, song.sample_rate, p)
+    bpm, tempo = tempo_labels(split.tempo_map, start_s, end_s, time_signature, audio_bpm, p)
+    signature = span_signature(split.key_signatures, start_s, end_s)
+    key, key_ev = key_labels([x.inst for x in parts], start_s, end_s, signature, mono, song.sample_rate, p)
+    return SpanLabels(key, bpm, time_signature, key_ev, tempo, meter)
+
+
+def _stem_labels(labels: SpanLabels, part: _Part) -> SpanLabels:
+    """A solo stem states its span's key only when it is pitched (a drum stem never does)."""
+    if not part.track.is_drum:
+        return labels
+    ev = labels.key_evidence.model_copy(update={"tonal": False, "withheld": "not tonal: drums only"})
+    return SpanLabels(None, labels.bpm, labels.time_signature, ev, labels.tempo_evidence, labels.meter_evidence)
 
 
 def _cut_plan(song: _Song, cid: str, plan: ClipPlan) -> tuple[list[Clip], list[tuple[str, str]]]:
@@ -197,6 +215,13 @@ def _cut_plan(song: _Song, cid: str, plan: ClipPlan) -> tuple[list[Clip], list[t
     playing = [part for part in song.parts if _plays(part.inst, start_s, end_s)]
     if not playing:
         return [], [(cid, "no notes start in its bars")]
+    mix_excerpt, mix_pad = _excerpt(song.mix, s0, s1)
+    mix_lufs = integrated_lufs(mix_excerpt, sr)
+    if not mix_lufs > p.silence_lufs:
+        return [], [(cid, f"near-silent: {mix_lufs:.1f} LUFS <= clip.silence_lufs {p.silence_lufs:g}")]
+    playing, quiet, stem_audio = _audible(song, playing, s0, s1, mix_lufs)
+    if not playing:
+        return [], [(cid, "near-silent parts: every part is under clip.labels.part_floor_db")]
     name = cid.rsplit("/", 1)[1]
     audio_dir, midi_path = job.out_audio / mix.id, job.out_midi / mix.id / f"{name}.mid"
     span = (int(grid.ticks[plan.bar_start]), int(grid.ticks[plan.bar_start + plan.bars]))
@@ -215,29 +240,27 @@ def _cut_plan(song: _Song, cid: str, plan: ClipPlan) -> tuple[list[Clip], list[t
         and (plan.bars & (plan.bars - 1)) == 0
         and not any(_crosses(n, start_s) or _crosses(n, end_s) for part in playing for n in part.inst.notes)
     )
+    labels = span_labels(song, playing, start_s, end_s, (plan.bar_start, plan.bars), mix_excerpt)
     meta = job.metadata
     common = dict(
         song_id=mix.id, artist=mix.artist, title=mix.title, split=job.split_name, section=plan.section,
         section_source=song.section_source, bar_start=plan.bar_start, bars=plan.bars + plan.pad_bars,
         loopable=loopable, seconds_start=round(start_s, 6), sample_rate=sr,
-        key=_span_key(job, start_s), bpm=span_bpm(job.split.tempo_map, start_s, end_s),
-        time_signature=grid.meters[plan.bar_start], genre_tags=list(meta.Tags) if meta else [],
+        genre_tags=list(meta.Tags) if meta else [],
         energy=meta.energy if meta else None, acousticness=meta.acousticness if meta else None,
-        label_sources={"key": job.tag.key.label_source, "bpm": job.tag.tempo.label_source,
-                       "sections": song.section_source},
         midi=midi_path.relative_to(job.root).as_posix(),
     )  # fmt: skip
-    takes: list[tuple[str, Literal["mix", "stem"], np.ndarray, list[ClipInstrument], str | None]] = [
-        (cid, "mix", song.mix, instruments, None)
-    ]
+    takes: list[tuple[str, Literal["mix", "stem"], np.ndarray, int, list[ClipInstrument], str | None, SpanLabels]]
+    takes = [(cid, "mix", mix_excerpt, mix_pad, instruments, None, labels)]
+    quiet_ids = [part.track.id for part in quiet]
     for inst, part in zip(instruments, playing, strict=True):
         if part.track.id in song.solo:
             stem_id = f"{cid}-{part.track.id.rsplit('/', 1)[1]}"
-            takes.append((stem_id, "stem", song.solo[part.track.id], [inst], part.stem.patch_detail))
+            excerpt, pad = stem_audio[part.track.id]
+            takes.append((stem_id, "stem", excerpt, pad, [inst], part.stem.patch_detail, _stem_labels(labels, part)))
     made, dropped = [], []
-    for clip_id, kind, audio, insts, detail in takes:
-        excerpt, pad = _excerpt(audio, s0, s1)
-        lufs = integrated_lufs(excerpt, sr)
+    for clip_id, kind, excerpt, pad, insts, detail, lab in takes:
+        lufs = mix_lufs if kind == "mix" else integrated_lufs(excerpt, sr)
         if not lufs > p.silence_lufs:
             dropped.append((clip_id, f"near-silent: {lufs:.1f} LUFS <= clip.silence_lufs {p.silence_lufs:g}"))
             continue
@@ -248,7 +271,10 @@ def _cut_plan(song: _Song, cid: str, plan: ClipPlan) -> tuple[list[Clip], list[t
             id=clip_id, kind=kind, audio=wav.relative_to(job.root).as_posix(),
             sidecar=sidecar.relative_to(job.root).as_posix(), padded_s=round(pad / sr, 6),
             seconds_total=round(len(excerpt) / sr, 6), loudness_lufs=round(lufs, 3), instruments=insts,
-            timbre=timbre.tags, timbre_features=timbre.features, **common,
+            timbre=timbre.tags, timbre_features=timbre.features, key=lab.key, bpm=lab.bpm,
+            time_signature=lab.time_signature, label_sources={**lab.sources(), "sections": song.section_source},
+            key_evidence=lab.key_evidence, tempo_evidence=lab.tempo_evidence, meter_evidence=lab.meter_evidence,
+            quiet_instruments=quiet_ids if kind == "mix" else [], **common,
         )  # fmt: skip
         _write_wav(wav, excerpt, sr)
         write_json(sidecar, clip.model_dump(mode="json"))

@@ -1,19 +1,41 @@
-"""Key from notes: duration-weighted pitch-class profile vs Krumhansl-Kessler profiles.
+"""Key from notes: a duration- and bass-weighted pitch-class profile matched against key profiles.
 
-Used where a MIDI file has no key-signature event, and to check the sample.
+The whole song's profile labels a song; a clip's profile is built from the
+notes sounding inside its own span, so a modulation gives different clips
+different keys. Key signatures are evidence elsewhere, never read here.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pretty_midi
 
 from pipeline.midi.keys import Scale, key_label
 
-_KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+KeyProfile = Literal["krumhansl", "temperley", "albrecht"]
+
+# (major, minor) profiles, tonic first. Krumhansl-Kessler (1982) probe-tone ratings;
+# Temperley's Kostka-Payne corpus profile (2001); Albrecht & Shanahan (2013), fitted
+# to duration-weighted pitch classes of a corpus of common-practice works.
+PROFILES: dict[str, tuple[np.ndarray, np.ndarray]] = {
+    "krumhansl": (
+        np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88]),
+        np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17]),
+    ),
+    "temperley": (
+        np.array([0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400]),
+        np.array([0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330]),
+    ),
+    "albrecht": (
+        np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081]),
+        np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052]),
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -21,32 +43,74 @@ class KeyEstimate:
     tonic_pc: int
     scale: Scale
     correlation: float
+    margin: float = 0.0  # correlation of the best key minus the runner-up's
 
     @property
     def label(self) -> str:
         return key_label(self.tonic_pc, self.scale)
 
 
-def pitch_class_profile(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
-    """Seconds sounded per pitch class over the non-drum notes."""
+def _pitched(instruments: Sequence[pretty_midi.Instrument]) -> list[pretty_midi.Note]:
+    return [n for inst in instruments if not inst.is_drum for n in inst.notes if n.end > n.start]
+
+
+def span_profile(
+    instruments: Sequence[pretty_midi.Instrument],
+    start_s: float = 0.0,
+    end_s: float = float("inf"),
+    bass_weight: float = 0.0,
+) -> np.ndarray:
+    """Seconds sounded per pitch class inside [start, end), plus `bass_weight` x the seconds
+    each pitch class is the lowest sounding note (the bass implies the harmony's root)."""
     profile = np.zeros(12)
-    for inst in pm.instruments:
-        if inst.is_drum:
-            continue
-        for n in inst.notes:
-            profile[n.pitch % 12] += max(0.0, n.end - n.start)
+    notes = [
+        (max(n.start, start_s), min(n.end, end_s), n.pitch)
+        for n in _pitched(instruments)
+        if n.end > start_s and n.start < end_s
+    ]
+    for s, e, pitch in notes:
+        profile[pitch % 12] += max(0.0, e - s)
+    if bass_weight > 0 and notes:
+        # sweep the note boundaries, keeping the sounding pitches (offs sort before ons)
+        events = sorted([(s, 1, p) for s, _, p in notes] + [(e, 0, p) for _, e, p in notes])
+        sounding: Counter[int] = Counter()
+        last = events[0][0]
+        for t, is_on, pitch in events:
+            if t > last and sounding:
+                profile[min(sounding) % 12] += bass_weight * (t - last)
+            last = t
+            if is_on:
+                sounding[pitch] += 1
+            else:
+                sounding[pitch] -= 1
+                if sounding[pitch] <= 0:
+                    del sounding[pitch]
     return profile
 
 
-def estimate_key(pm: pretty_midi.PrettyMIDI) -> KeyEstimate | None:
-    """Best-correlated of the 24 keys; None when there are no pitched notes."""
-    profile = pitch_class_profile(pm)
-    if profile.sum() <= 0:
+def profile_key(profile: np.ndarray, method: KeyProfile = "krumhansl") -> KeyEstimate | None:
+    """Best-correlated of the 24 keys, with its margin over the runner-up; None for an empty profile."""
+    if profile.sum() <= 0 or np.ptp(profile) == 0:
         return None
-    best: KeyEstimate | None = None
-    for scale, ref in (("major", _KK_MAJOR), ("minor", _KK_MINOR)):
+    scored: list[tuple[float, int, str]] = []
+    for scale, ref in zip(("major", "minor"), PROFILES[method], strict=True):
         for tonic in range(12):
-            r = float(np.corrcoef(profile, np.roll(ref, tonic))[0, 1])
-            if best is None or r > best.correlation:
-                best = KeyEstimate(tonic, scale, round(r, 4))  # type: ignore[arg-type]
-    return best
+            scored.append((float(np.corrcoef(profile, np.roll(ref, tonic))[0, 1]), tonic, scale))
+    scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+    (best, tonic, scale), runner_up = scored[0], scored[1][0]
+    return KeyEstimate(tonic, scale, round(best, 4), round(best - runner_up, 4))  # type: ignore[arg-type]
+
+
+def pitch_class_profile(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
+    """Seconds sounded per pitch class over the non-drum notes."""
+    return span_profile(pm.instruments)
+
+
+def estimate_key(pm: pretty_midi.PrettyMIDI, method: KeyProfile = "krumhansl", bass_weight: float = 0.0):
+    """The whole file's key from its notes; None when there are no pitched notes."""
+    return profile_key(span_profile(pm.instruments, bass_weight=bass_weight), method)
+
+
+def count_pitched(instruments: Sequence[pretty_midi.Instrument], start_s: float, end_s: float) -> int:
+    """Pitched notes that start inside [start, end)."""
+    return sum(start_s <= n.start < end_s for n in _pitched(instruments))

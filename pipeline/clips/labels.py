@@ -1,0 +1,175 @@
+"""Key, tempo and meter of one clip's span, from evidence, and what its prompts may state.
+
+Every estimate is kept in the sidecar; a params policy decides what is stated.
+Real MIDI carries default or wrong key signatures, modulates, ramps its tempo
+and changes meter mid-phrase, so nothing is taken from the song as a whole:
+- key: the notes sounding in the span (duration- and bass-weighted profile),
+  confirmed by the clip's own audio or by the key signature in effect; never
+  for drums-only or near-empty spans;
+- tempo: the MIDI's tempo map over the span (exact, never rounded from audio);
+  no BPM when it varies by more than a tolerance; the felt level (half time,
+  the dotted quarter of 6/8) is the one the clip's audio tempo agrees with;
+- meter: stated only when every bar of the clip has the same one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pretty_midi
+
+from pipeline.analysis.key import KeyLabel, audio_key, relation
+from pipeline.analysis.tempo import COMPOUND_NUMERATORS, tempo_backend
+from pipeline.midi.keyfind import count_pitched, profile_key, span_profile
+from pipeline.midi.keys import NOTE_NAMES
+from pipeline.params import ClipLabelParams
+from pipeline.records import KeyEvidence, KeySignature, MeterEvidence, TempoChange, TempoEvidence
+
+SPAN_EPS_S = 1e-4
+# Metrical levels a listener may tap, relative to the quarter note; the order breaks ties.
+FELT_FACTORS: tuple[float, ...] = (1.0, 0.5, 2.0, 2 / 3, 1.5, 1 / 3, 3.0)
+
+
+@dataclass(frozen=True)
+class SpanLabels:
+    key: str | None
+    bpm: float | None
+    time_signature: str | None
+    key_evidence: KeyEvidence
+    tempo_evidence: TempoEvidence
+    meter_evidence: MeterEvidence
+
+    def sources(self) -> dict[str, str]:
+        k = self.key_evidence
+        key = "none" if self.key is None else "+".join(
+            name for name, v in (("notes", k.notes), ("audio", k.audio), ("signature", k.signature)) if v == self.key
+        )  # fmt: skip
+        return {"key": key, "bpm": "midi" if self.bpm is not None else "none"}
+
+
+# -- tempo ---------------------------------------------------------------------------
+
+
+def span_tempi(tempo_map: Sequence[TempoChange], start_s: float, end_s: float) -> tuple[float, float, float]:
+    """(duration-weighted, slowest, fastest) quarter-note BPM in effect over [start, end)."""
+    changes = sorted((c.time_s, c.tempo_bpm) for c in tempo_map)
+    before = [bpm for t, bpm in changes if t <= start_s + SPAN_EPS_S]
+    segments = [(start_s, before[-1] if before else changes[0][1])]
+    segments += [(t, bpm) for t, bpm in changes if start_s + SPAN_EPS_S < t < end_s - SPAN_EPS_S]
+    total = 0.0
+    for i, (t, bpm) in enumerate(segments):
+        stop = segments[i + 1][0] if i + 1 < len(segments) else end_s
+        total += max(0.0, stop - t) * bpm
+    bpms = [bpm for _, bpm in segments]
+    weighted = total / (end_s - start_s) if end_s > start_s else bpms[0]
+    return round(weighted, 3), min(bpms), max(bpms)
+
+
+def default_factor(meter: str | None) -> float:
+    """The beat of the notation: the dotted quarter in compound meters, else the quarter."""
+    if meter is None:
+        return 1.0
+    num, den = (int(v) for v in meter.split("/"))
+    return 2 / 3 if den == 8 and num in COMPOUND_NUMERATORS else 1.0
+
+
+def felt_level(notated_bpm: float, meter: str | None, audio_bpm: Mapping[str, float], tolerance: float):
+    """(factor, source): the metrical level most audio estimates agree with, else the meter's beat."""
+    default = default_factor(meter)
+    best: tuple[int, int, int] | None = None
+    choice = default
+    for order, f in enumerate(FELT_FACTORS):
+        votes = sum(abs(b - notated_bpm * f) <= tolerance * notated_bpm * f for b in audio_bpm.values())
+        rank = (votes, f == default, -order)
+        if votes and (best is None or rank > best):
+            best, choice = rank, f
+    return (choice, "audio") if best is not None else (default, "meter")
+
+
+def clip_audio_tempo(mono: np.ndarray, sample_rate: int, p: ClipLabelParams) -> dict[str, float]:
+    if p.audio_tempo == "none" or len(mono) < sample_rate * 4:
+        return {}
+    est = tempo_backend("essentia", None, p.audio_tempo_method).estimate(mono, sample_rate)
+    return {f"essentia:{p.audio_tempo_method}": est.bpm} if est.bpm > 0 else {}
+
+
+def tempo_labels(
+    tempo_map: Sequence[TempoChange], start_s: float, end_s: float, meter: str | None,
+    audio_bpm: Mapping[str, float], p: ClipLabelParams,
+) -> tuple[float | None, TempoEvidence]:  # fmt: skip
+    weighted, slowest, fastest = span_tempi(tempo_map, start_s, end_s)
+    factor, source = felt_level(weighted, meter, audio_bpm, p.audio_tempo_tolerance)
+    steady = fastest / slowest - 1 <= p.tempo_tolerance + 1e-9
+    withheld = None if steady else f"tempo varies {slowest:g}-{fastest:g} BPM inside the clip"
+    felt = round(weighted * factor, 3)
+    stated = None if withheld else (weighted if p.bpm_level == "notated" else felt)
+    evidence = TempoEvidence(
+        notated_bpm=weighted, min_bpm=round(slowest, 3), max_bpm=round(fastest, 3), steady=steady, felt_bpm=felt,
+        felt_factor=round(factor, 6), felt_source=source, audio_bpm=dict(audio_bpm), withheld=withheld,
+    )  # fmt: skip
+    return stated, evidence
+
+
+# -- meter ---------------------------------------------------------------------------
+
+
+def meter_labels(meters: Sequence[str]) -> tuple[str | None, MeterEvidence]:
+    distinct = list(dict.fromkeys(meters))
+    if len(distinct) == 1:
+        return distinct[0], MeterEvidence(meters=distinct, withheld=None)
+    return None, MeterEvidence(meters=distinct, withheld=f"meter changes inside the clip ({' -> '.join(distinct)})")
+
+
+# -- key -----------------------------------------------------------------------------
+
+
+def span_signature(signatures: Sequence[KeySignature], start_s: float, end_s: float) -> str | None:
+    """The key signature in effect over the whole span; None without one or when it changes inside."""
+    if not signatures:
+        return None
+    if any(start_s + SPAN_EPS_S < k.time_s < end_s - SPAN_EPS_S for k in signatures):
+        return None
+    now = [k for k in signatures if k.time_s <= start_s + SPAN_EPS_S] or list(signatures[:1])
+    return f"{now[-1].tonic} {now[-1].scale}"
+
+
+def key_labels(
+    instruments: Sequence[pretty_midi.Instrument], start_s: float, end_s: float, signature: str | None,
+    mono: np.ndarray | None, sample_rate: int, p: ClipLabelParams,
+) -> tuple[str | None, KeyEvidence]:  # fmt: skip
+    pitched = count_pitched(instruments, start_s, end_s)
+    if pitched < p.min_tonal_notes:
+        why = "drums only" if pitched == 0 else f"only {pitched} pitched notes (< clip.labels.min_tonal_notes)"
+        return None, KeyEvidence(
+            tonal=False, notes=None, notes_confidence=None, signature=signature, audio=None, audio_strength=None,
+            agreement=None, withheld=f"not tonal: {why}",
+        )  # fmt: skip
+    est = profile_key(span_profile(instruments, start_s, end_s, p.bass_weight), p.key_profile)
+    notes = KeyLabel(NOTE_NAMES[est.tonic_pc], est.scale) if est else None
+    audio = audio_key(mono, sample_rate, p.audio_key_profile) if mono is not None and len(mono) else None
+    agreement = relation(audio, notes) if audio and notes else None
+    stated, withheld = _policy(notes.label if notes else None, est.margin if est else 0.0, audio, signature, p)
+    return stated, KeyEvidence(
+        tonal=True, notes=notes.label if notes else None, notes_confidence=est.margin if est else None,
+        signature=signature, audio=audio.label if audio else None,
+        audio_strength=audio.strength if audio else None, agreement=agreement, withheld=withheld,
+    )  # fmt: skip
+
+
+def _policy(
+    notes: str | None, margin: float, audio: KeyLabel | None, signature: str | None, p: ClipLabelParams
+) -> tuple[str | None, str | None]:
+    heard = audio.label if audio else None
+    if p.key_policy == "audio":
+        return (heard, None) if heard else (None, "no audio key")
+    if p.key_policy == "signature":
+        return (signature, None) if signature else (None, "no key signature over the whole clip")
+    if notes is None:
+        return None, "no key from the notes"
+    if margin < p.min_key_confidence:
+        return None, f"notes' key ambiguous (margin {margin:.3f} < clip.labels.min_key_confidence)"
+    if p.key_policy == "notes" or notes in (heard, signature):
+        return notes, None
+    return None, f"evidence disagrees: notes {notes}, audio {heard or 'none'}, signature {signature or 'none'}"
