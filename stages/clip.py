@@ -11,19 +11,22 @@ import sys
 from collections import Counter
 
 from pipeline.analysis.timbre import TimbreThresholds
+from pipeline.clips.audit import label_counts, truth_scores, write_audit
 from pipeline.clips.cut import ClipJob, cut_song
 from pipeline.clips.splits import SPLITS, assign_splits
+from pipeline.clips.truth import truth_of_clips
 from pipeline.io.manifest import read_manifest
 from pipeline.layout import StageDir
 from pipeline.parallel import map_items
 from pipeline.params import ConfigError, Params
-from pipeline.records import Clip, Failure, MetadataSong, MixSong, RenderSong, SplitSong, TagSong
+from pipeline.records import Clip, Failure, MetadataSong, MixSong, RenderSong, Song, SplitSong, TagSong
 from stages._runner import StageResult, run_stage
 
 
 def clip(params: Params, out: StageDir) -> StageResult:
     p = params.clip
-    upstream = {name: StageDir(name, out.root).manifest for name in ("split", "render", "mix", "tag", "metadata")}
+    stages = ("ingest", "split", "render", "mix", "tag", "metadata")
+    upstream = {name: StageDir(name, out.root).manifest for name in stages}
     tags = list(read_manifest(upstream["tag"], TagSong))
     mixes = {m.id: m for m in read_manifest(upstream["mix"], MixSong)}
     splits = {s.id: s for s in read_manifest(upstream["split"], SplitSong)}
@@ -58,11 +61,18 @@ def clip(params: Params, out: StageDir) -> StageResult:
         "sections": sum(s.sections for s in songs),
         "dropped": sum(dropped.values()),
         "dropped_reasons": dict(sorted(dropped.items())),
+        "labels": label_counts(clips),
+        "labels_vs_truth": truth_scores(clips, truth_of_clips(read_manifest(upstream["ingest"], Song), out.root)),
     }
+    write_audit(out.out("audit"), clips)
     highlights = [
         f"{summary['clips']} clips ({summary['hours'] * 60:.1f} min) from {len(songs)} songs; "
-        f"splits {summary['splits']}; {summary['dropped']} dropped {summary['dropped_reasons']}"
+        f"splits {summary['splits']}; {summary['dropped']} dropped {summary['dropped_reasons']}",
+        f"labels: key on {summary['labels']['key_stated']}, BPM on {summary['labels']['bpm_stated']}, meter on "
+        f"{summary['labels']['meter_stated']} of {len(clips)} clips; withheld keys {summary['labels']['key_withheld']}",
     ]
+    if summary["labels_vs_truth"]:
+        highlights.append(f"against the sample's truth: {summary['labels_vs_truth']}")
     return StageResult(clips, failures, summary, highlights, inputs=len(jobs))
 
 

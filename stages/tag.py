@@ -13,6 +13,7 @@ from pipeline.analysis.tag import TagJob, tag_song
 from pipeline.analysis.tempo import plan_tempo
 from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.io.manifest import read_manifest
+from pipeline.io.table import write_csv
 from pipeline.layout import StageDir
 from pipeline.parallel import map_items
 from pipeline.params import ConfigError, Params
@@ -50,11 +51,21 @@ def tag(params: Params, out: StageDir) -> StageResult:
         "key_accuracy": {key_backend: _share([s.key.relation == "exact" for s in done if s.key.relation])},
         "key_relations": {key_backend: dict(sorted(Counter(s.key.relation or "no-midi-key" for s in done).items()))},
         "midi_key_sources": dict(sorted(Counter(s.key.midi_source or "none" for s in done).items())),
+        "key_signatures": dict(sorted(Counter(s.key.signature_relation or "none" for s in done).items())),
         "agreeing_songs": sum(s.agrees for s in done),
         "flagged": sum(s.flagged for s in done),
         "timbre_tags": dict(sorted(Counter(t for s in done for st in s.stems for t in st.timbre.tags).items())),
         "roles": dict(sorted(Counter(st.notation.role or "none" for s in done for st in s.stems).items())),
     }
+    audit = out.out("audit")
+    write_csv(audit / "keys.csv", [
+        {"id": s.id, "notes": s.key.midi or "none", "audio": s.key.audio, "signature": s.key.signature or "none",
+         "stated": s.key.label} for s in done
+    ], ("id", "notes", "audio", "signature", "stated"))  # fmt: skip
+    write_csv(audit / "tempo.csv", [
+        {"id": s.id, "beat_bpm": s.tempo.midi_beat_bpm, "audio_bpm": s.tempo.audio_bpm[plan.primary],
+         "backend": plan.primary} for s in done
+    ], ("id", "beat_bpm", "audio_bpm", "backend"))  # fmt: skip
     highlights = [
         f"tempo ({plan.primary}) Acc1 {summary['tempo_acc1'][plan.primary]}, "
         f"Acc2 {summary['tempo_acc2'][plan.primary]}; key exact {summary['key_accuracy'][key_backend]} "

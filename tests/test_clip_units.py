@@ -14,7 +14,6 @@ from pipeline.clips.plan import plan_clips
 from pipeline.clips.sections import bar_features, midi_sections, spotify_sections
 from pipeline.clips.splits import assign_splits
 from pipeline.midi.write import instruments_to_midi
-from pipeline.records import TempoChange
 from pipeline.sample.write import generate
 from tests.midi_factory import TrackSpec, midi_bytes
 
