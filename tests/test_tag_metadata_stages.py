@@ -36,7 +36,8 @@ def _tag(project, **tag) -> tuple[int, list[TagSong], dict]:
 def test_tag_labels_from_midi_and_measures_the_audio(mixed, tmp_path):
     code, (song,), summary = _tag(mixed, tempo={"deeprhythm_weights": str(tmp_path / "none.pth")})
     assert code == 0
-    assert song.key.midi == "G major" and song.key.midi_source == "midi:key_signature"
+    assert song.key.midi == "G major" and song.key.midi_source == "midi:notes"
+    assert song.key.signature == "G major" and song.key.signature_relation == "exact"
     assert song.key.label == "G major" and song.key.label_source == "midi"
     assert song.tempo.midi_bpm == pytest.approx(120.0) and song.tempo.label_bpm == pytest.approx(120.0)
     assert set(song.tempo.audio_bpm) == {"essentia"}
@@ -48,6 +49,9 @@ def test_tag_labels_from_midi_and_measures_the_audio(mixed, tmp_path):
     assert "fell back to essentia" in summary["tempo_fallback"]
     assert set(summary["tempo_acc1"]) == set(summary["tempo_acc2"]) == {"essentia"}
     assert set(summary["key_accuracy"]) == {"essentia:bgate"}
+    assert summary["key_signatures"] == {"exact": 1}
+    rows = (mixed.out("tag").out("audit") / "keys.csv").read_text().splitlines()
+    assert rows[0] == "id,notes,audio,signature,stated" and rows[1].endswith(",G major,G major")
 
 
 def test_tag_uses_deeprhythm_when_weights_are_given(mixed, tmp_path):
