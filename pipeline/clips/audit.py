@@ -111,10 +111,10 @@ class SpanTruth:
 
     key: str | None  # None: drums only, or no single key holds
     drums_only: bool
-    min_bpm: float
-    max_bpm: float
-    weighted_bpm: float
-    meters: list[str]
+    min_bpm: float | None  # None: the truth holds no tempo map
+    max_bpm: float | None
+    weighted_bpm: float | None
+    meters: list[str] | None
 
 
 TruthOf = Callable[[Clip], SpanTruth | None]
@@ -128,8 +128,8 @@ def truth_scores(clips: Sequence[Clip], truth_of: TruthOf) -> dict[str, Any] | N
         return None
     keyed = [(c, t) for c, t in pairs if c.key is not None]
     tonal = [(c, t) for c, t in pairs if t.key is not None]
-    timed = [(c, t) for c, t in pairs if c.bpm is not None]
-    metered = [(c, t) for c, t in pairs if c.time_signature is not None]
+    timed = [(c, t) for c, t in pairs if c.bpm is not None and t.weighted_bpm is not None]
+    metered = [(c, t) for c, t in pairs if c.time_signature is not None and t.meters is not None]
     wrong_keys = Counter(f"{t.key or 'none'} -> {c.key}" for c, t in keyed if c.key != t.key)
     return {
         "clips_with_truth": len(pairs),
@@ -138,7 +138,7 @@ def truth_scores(clips: Sequence[Clip], truth_of: TruthOf) -> dict[str, Any] | N
         "keys_on_drums_only": sum(c.key is not None for c, t in pairs if t.drums_only),
         "bpm_within_1pct_of_stated": _share(_bpm_right(c, t) for c, t in timed),
         "bpm_stated_of_steady": _share(
-            c.bpm is not None for c, t in pairs if t.max_bpm <= t.min_bpm * 1.02
+            c.bpm is not None for c, t in pairs if t.max_bpm is not None and t.max_bpm <= t.min_bpm * 1.02
         ),
         "meter_right_of_stated": _share([c.time_signature] == t.meters for c, t in metered),
         "wrong_keys": dict(wrong_keys.most_common(10)),
@@ -149,5 +149,7 @@ def _bpm_right(c: Clip, t: SpanTruth) -> bool:
     """The stated BPM is within 1 % of the truth's steady tempo (times the felt factor, for felt labels)."""
     ev = c.tempo_evidence
     factor = 1.0 if c.bpm == ev.notated_bpm else ev.felt_factor
+    if c.bpm is None or t.weighted_bpm is None or t.min_bpm is None or t.max_bpm is None:
+        return False
     target = t.weighted_bpm * factor
-    return t.max_bpm <= t.min_bpm * 1.02 and c.bpm is not None and abs(c.bpm - target) <= 0.01 * target
+    return t.max_bpm <= t.min_bpm * 1.02 and abs(c.bpm - target) <= 0.01 * target

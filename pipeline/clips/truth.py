@@ -18,10 +18,13 @@ from pipeline.clips.labels import span_tempi
 from pipeline.records import Clip, Song, TempoChange
 
 
-def span_truth(truth: dict[str, Any], clip: Clip) -> SpanTruth:
+def span_truth(truth: dict[str, Any], clip: Clip) -> SpanTruth | None:
+    """What is true of the clip's span; None where the truth cannot say (a score that changes key)."""
     start, end = clip.seconds_start, clip.seconds_start + clip.seconds_total - clip.padded_s
-    tempo_map = [TempoChange(time_s=t["time_s"], tempo_bpm=t["tempo_bpm"]) for t in truth["tempo_map"]]
-    weighted, slowest, fastest = span_tempi(tempo_map, start, end)
+    slowest = fastest = weighted = None
+    if "tempo_map" in truth:
+        tempo_map = [TempoChange(time_s=t["time_s"], tempo_bpm=t["tempo_bpm"]) for t in truth["tempo_map"]]
+        weighted, slowest, fastest = span_tempi(tempo_map, start, end)
     pitched = [i for i in clip.instruments if not i.is_drum]
     if "key_segments" in truth:
         from pipeline.sample import truth as messy
@@ -29,6 +32,10 @@ def span_truth(truth: dict[str, Any], clip: Clip) -> SpanTruth:
         drums_only = messy.truth_drums_only(truth, start, end)
         key = None if drums_only else messy.truth_key(truth, start, end)
         meters = messy.truth_meters(truth, start, end)
+    elif truth.get("truth_source") == "music21 score":
+        if truth["key_changes_in_score"]:
+            return None
+        drums_only, key, meters = False, truth["key"]["label"], truth["meters"]
     else:
         ts = truth["time_signature"]
         drums_only = not pitched

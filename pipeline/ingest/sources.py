@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from pipeline.midi.keys import NOTE_NAMES, key_label
 from pipeline.midi.load import parse_midi
 from pipeline.midi.write import instruments_to_midi
 from pipeline.parallel import ItemError
@@ -103,8 +104,33 @@ def discover_music21(composer: str, works: list[str], limit: int | None) -> list
     for p in paths:
         origin = p.relative_to(corpus_root).with_suffix("").as_posix() if corpus_root else p.stem
         artist = COMPOSER_NAMES.get(composer.lower(), composer.title())
-        out.append(Candidate(origin, "music21", artist, _work_title(p.stem), origin.lower(), 0, str(p)))
+        out.append(
+            Candidate(origin, "music21", artist, _work_title(p.stem), origin.lower(), 0, str(p), None, score_truth(p))
+        )
     return out
+
+
+def score_truth(path: Path) -> dict | None:
+    """What the score itself says: its key (signature and mode, as the editor encoded them) and meters.
+
+    The labels of the clips cut from it are scored against this (a chorale's key is known, not estimated).
+    """
+    from music21 import converter, key, meter
+
+    score = converter.parse(str(path), forceSource=True, storePickle=False)
+    keys = [k for k in score.recurse().getElementsByClass(key.Key) if k.mode in ("major", "minor")]
+    if not keys:
+        return None
+    tonic = keys[0].tonic.pitchClass
+    meters = list(dict.fromkeys(ts.ratioString for ts in score.recurse().getElementsByClass(meter.TimeSignature)))
+    return {
+        "truth_version": 1,
+        "truth_source": "music21 score",
+        "key": {"tonic": NOTE_NAMES[tonic], "tonic_pc": tonic, "scale": keys[0].mode,
+                "label": key_label(tonic, keys[0].mode)},
+        "key_changes_in_score": len({(k.tonic.pitchClass, k.mode) for k in keys}) > 1,
+        "meters": meters,
+    }  # fmt: skip
 
 
 COMPOSER_NAMES = {
