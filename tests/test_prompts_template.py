@@ -98,7 +98,8 @@ ALL_INSTRUMENTS = [(p, False) for p in range(128)] + [(k, True) for k in (0, 8, 
 
 @pytest.mark.parametrize("chunk", range(4))
 def test_template_prompts_pass_the_validator_for_every_gm_instrument(chunk):
-    """Random clips over all 128 programs and 9 kits, all notation/timbre terms, keys, meters and effects."""
+    """Random clips over all 128 programs and 9 kits, all notation/timbre terms, keys, meters and effects
+    (key, BPM and meter sometimes withheld)."""
     rng = np.random.default_rng(chunk)
     failures = []
     for trial in range(400):
@@ -123,9 +124,9 @@ def test_template_prompts_pass_the_validator_for_every_gm_instrument(chunk):
             trial,
             instruments=insts,
             key=None if rng.random() < 0.1 else f"{rng.choice(NOTE_NAMES)} {rng.choice(['major', 'minor'])}",
-            bpm=float(rng.choice([120.0, 92.5, 161.8991, 70.0, 99.96])),
+            bpm=None if rng.random() < 0.1 else float(rng.choice([120.0, 92.5, 161.8991, 70.0, 99.96])),
             bars=int(rng.choice([1, 2, 4, 8, 16])),
-            time_signature=str(rng.choice(["4/4", "3/4", "6/8", "12/8"])),
+            time_signature=None if rng.random() < 0.1 else str(rng.choice(["4/4", "3/4", "6/8", "12/8"])),
             timbre=sorted(set(rng.choice(TIMBRE_TAGS, size=int(rng.integers(0, 4))))),
             fx=list(rng.choice(["reverb", "medium reverb", "delay", "distortion", "phaser", "chorus"], size=2))[
                 : int(rng.integers(0, 3))
@@ -140,3 +141,28 @@ def test_template_prompts_pass_the_validator_for_every_gm_instrument(chunk):
             if issues:
                 failures.append((text, issues))
     assert failures == []
+
+
+_BPM_RE = re.compile(r"(?i)\d+(?:\.\d+)?\s*(?:bpm|beats per minute)|bpm:|tempo")
+_METER_RE = re.compile(r"\d+\s*/\s*\d+|(?i:time signature)")
+
+
+@pytest.mark.parametrize(
+    ("key", "bpm", "meter"),
+    [("A minor", None, "4/4"), ("A minor", 120.0, None), ("A minor", None, None), (None, None, None)],
+)
+def test_withheld_labels_are_stated_in_no_style(key, bpm, meter):
+    facts = clip_facts(make_clip(key=key, bpm=bpm, time_signature=meter, bars=4, genre_tags=["soul"], energy=0.9))
+    for style in ("natural", "tags", "subset"):
+        for s in range(60):
+            text = template_prompt(style, facts, np.random.default_rng(s))
+            assert check_prompt(text, facts) == [], text
+            assert bool(_BPM_RE.search(text)) == (bpm is not None), text
+            if meter is None:
+                assert not _METER_RE.search(text), text
+            if key is None:
+                assert not re.search(r"(?i)\b(?:major|minor|key)\b", text), text
+            else:
+                assert "a minor" in text.lower(), text
+    tags = tags_prompt(facts, np.random.default_rng(0)).split(", ")
+    assert tags[-1] == ("4 Bars" if bpm is None else "120 BPM")  # bars still stated

@@ -138,3 +138,50 @@ def test_numbers_held_by_names_genres_and_effects_are_allowed():
 def test_genre_tags_naming_instruments_keys_or_effects_are_not_facts():
     facts = clip_facts(make_clip(genre_tags=["jazz", "female vocalists", "piano", "c major", "reverb", "80s"]))
     assert facts.genres == ["jazz", "80s"]
+
+
+# Electric Grand Piano, Acoustic Bass, drums; A minor, 8 bars; tempo and meter withheld (they change in the clip).
+WITHHELD = clip_facts(make_clip(key="A minor", bpm=None, time_signature=None))
+
+
+def test_withheld_tempo_and_meter_need_no_bpm_or_meter():
+    assert WITHHELD.bpm is None and WITHHELD.time_signature is None
+    for text in (
+        "Electric piano, acoustic bass and drums in A minor.",
+        "Electric piano, acoustic bass and drums in A minor, 8 bars.",
+        "electric piano, acoustic bass, drums, key: A minor, bars: 8",
+    ):
+        assert check_prompt(text, WITHHELD) == [], text
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Electric piano, acoustic bass and drums in A minor at 120 BPM.", "tempo is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, bpm: 96.", "tempo is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor at a tempo of 100.", "tempo is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor at ninety beats per minute.", "tempo is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, 8 bars at 8 BPM.", "tempo is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, in 4/4.", "meter is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, time signature: 3/4.", "meter is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, in common time.", "meter is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor in a triple meter.", "meter is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, 4 bars.", "states 4 bars"),
+    ],
+)
+def test_a_withheld_bpm_or_meter_may_not_be_stated(text, reason):
+    issues = check_prompt(text, WITHHELD)
+    assert any(reason in i for i in issues), issues
+
+
+def test_a_named_meter_must_be_the_clips():
+    assert check_prompt(OK + ", in common time.", FACTS) == []  # FACTS is 4/4
+    assert any("'waltz time'" in i for i in check_prompt(OK + ", in waltz time.", FACTS))
+
+
+def test_withheld_key_bpm_and_meter_together():
+    facts = clip_facts(make_clip(programs=((0, True),), key=None, bpm=None, time_signature=None))
+    assert check_prompt("A punchy drum kit over 8 bars.", facts) == []
+    assert any("states 2 bars" in i for i in check_prompt("A punchy drum kit, a two-bar phrase.", facts))
+    for text in ("Drums in A minor.", "Drums at 174 BPM.", "Drums in 6/8."):
+        assert check_prompt(text, facts) != [], text

@@ -87,6 +87,15 @@ def test_request_shape_and_variety():
     assert build_request("s/c000", facts, 0, examples, 3, 1234, "prompts") == reqs[0]  # deterministic
 
 
+def test_request_for_withheld_labels_says_to_state_none():
+    examples = load_examples(EXAMPLES)
+    facts = clip_facts(make_clip(key=None, bpm=None, time_signature=None))
+    user = build_request("s/c000", facts, 0, examples, 0, 1234, "prompts").messages[-1]["content"]
+    assert "key: (none; state no key or scale)" in user
+    assert "bpm: (none; state no BPM" in user and "time signature: (none; state no time signature" in user
+    assert "120" not in user and "4/4" not in user
+
+
 def test_valid_first_try_in_one_batched_call(tmp_path):
     llm = ScriptedLLM(lambda r: Generation(f'"{GOOD}"'))
     clips = [make_clip(i) for i in range(5)]

@@ -1,12 +1,12 @@
 """Prompts written without a model, in the three styles of the anchors.
 
 - `tags` (Foundation-1): an ordered tag list: instruments, timbre, notation, FX, then
-  key, bars and BPM ("Electric Piano, Warm, Bright, Chord Progression, Medium Reverb,
+  key, bars and BPM (a withheld key or BPM left out) ("Electric Piano, Warm, Bright, Chord Progression, Medium Reverb,
   A minor, 8 Bars, 120 BPM").
 - `subset` (Stable Audio Open): a random subset of the metadata in shuffled order,
   half of the prompts as "key: value" pairs and half bare values, with the case of the
-  whole prompt varied. Instruments, key and BPM are always in (the validator requires
-  them); the other fields each come with probability SUBSET_FIELD_P.
+  whole prompt varied. Instruments, key and BPM are always in when the clip has them
+  (the validator requires them); the other fields each come with probability SUBSET_FIELD_P.
 - `natural`: a sentence from varied frames and phrasings (the LLM's stand-in with the
   `template` backend, and its fallback).
 
@@ -39,13 +39,15 @@ _ROLE_VERB = {
     "arpeggio": ("playing {adj}arpeggios", "arpeggiating chords"),
     "drums": ("keeping the groove", "driving the rhythm", "playing a steady groove"),
 }
-_FRAMES: tuple[str, ...] = (
-    "{Subject} in {key} at {bpm}{extras}.",
-    "{Kind} in {key} at {bpm} featuring {subject}{extras}.",
-    "{Subject}, {key}, {bpm}{extras}.",
-    "{Bpm} {kind} in {key}: {subject}{extras}.",
-    "Featuring {subject}, this {kind} sits in {key} at {bpm}{extras}.",
-    "{Subject}. {Key_sentence} {Bpm_sentence}{extras_sentence}",
+# {in_key}/{at_bpm} (" in A minor", " at 120 BPM"), {c_key}/{c_bpm} (", A minor") and the sentences are
+# empty when the clip's key or BPM is withheld; frames that need a BPM or a key say so.
+_FRAMES: tuple[tuple[str, str], ...] = (
+    ("", "{Subject}{in_key}{at_bpm}{extras}."),
+    ("", "{A_kind}{in_key}{at_bpm} featuring {subject}{extras}."),
+    ("", "{Subject}{c_key}{c_bpm}{extras}."),
+    ("bpm", "{Bpm} {kind}{in_key}: {subject}{extras}."),
+    ("key|bpm", "Featuring {subject}, this {kind} sits{in_key}{at_bpm}{extras}."),
+    ("", "{Subject}.{key_sentence}{bpm_sentence}{extras_sentence}"),
 )
 
 
@@ -102,7 +104,8 @@ def tags_prompt(facts: Facts, rng: np.random.Generator) -> str:
     if facts.key:
         tags.append(facts.key)
     tags.append(f"{facts.bars} Bar" + ("s" if facts.bars != 1 else ""))
-    tags.append(f"{facts.bpm_text} BPM")
+    if facts.bpm_text:
+        tags.append(f"{facts.bpm_text} BPM")
     return ", ".join(tags)
 
 
@@ -122,10 +125,14 @@ def subset_prompt(facts: Facts, rng: np.random.Generator) -> str:
     names = [names[i] for i in rng.permutation(len(names))]
     label = "instruments" if len(names) > 1 else "instrument"
     # (field name, value as a pair, value when bare)
-    required = [(label, ", ".join(names), ", ".join(names)), ("bpm", facts.bpm_text, f"{facts.bpm_text} BPM")]
+    required: list[tuple[str, str, str | None]] = [(label, ", ".join(names), ", ".join(names))]
+    if facts.bpm_text:
+        required.append(("bpm", facts.bpm_text, f"{facts.bpm_text} BPM"))
     if facts.key:
         required.append(("key", facts.key, facts.key))
-    optional = [("bars", str(facts.bars), f"{facts.bars} bars"), ("time signature", facts.time_signature, None)]
+    optional: list[tuple[str, str, str | None]] = [("bars", str(facts.bars), f"{facts.bars} bars")]
+    if facts.time_signature:
+        optional.append(("time signature", facts.time_signature, None))
     if facts.genres:
         optional.append(("genre", ", ".join(facts.genres), None))
     if facts.timbre:
@@ -176,7 +183,8 @@ def _extras(facts: Facts, rng: np.random.Generator) -> list[str]:
     bar_word = "bar" if facts.bars == 1 else "bars"
     loop = "loop" if facts.loopable else "phrase"
     options["bars"] = lambda: _choice(rng, (f"over {facts.bars} {bar_word}", _an(f"{facts.bars}-bar {loop}")))
-    options["meter"] = lambda: f"in {facts.time_signature} time"
+    if facts.time_signature:
+        options["meter"] = lambda: f"in {facts.time_signature} time"
     if facts.energy:
         options["energy"] = lambda: f"{facts.energy} energy"
     names = list(options)
@@ -188,30 +196,34 @@ def _extras(facts: Facts, rng: np.random.Generator) -> list[str]:
 
 
 def natural_prompt(facts: Facts, rng: np.random.Generator) -> str:
-    """A varied sentence stating the instruments, key and BPM, with some of the other facts."""
+    """A varied sentence stating the instruments, key and BPM (those not withheld), with some of the other facts."""
     subject = _subject(facts, rng)
-    bpm = _choice(rng, (f"{facts.bpm_text} BPM", f"{facts.bpm_text} bpm", f"{facts.bpm_text} beats per minute"))
+    bpm = None
+    if facts.bpm_text:
+        b = facts.bpm_text
+        bpm = _choice(rng, (f"{b} BPM", f"{b} bpm", f"{b} beats per minute"))
     kind = _choice(rng, ("loop", "groove") if facts.loopable else ("track", "piece", "arrangement"))
     if facts.kind == "stem":
         kind = _choice(rng, ("solo loop", "loop") if facts.loopable else ("solo part", "solo phrase"))
     extras = _extras(facts, rng)
-    frame = _choice(rng, _FRAMES)
+    key = None
     if facts.key:
         key = _key_text(facts, rng)
         key = _choice(rng, (key, f"the key of {key}"))
-    else:
-        frame = _choice(rng, ("{Subject} at {bpm}{extras}.", "{Kind} at {bpm} featuring {subject}{extras}."))
-        key = ""
-    return frame.format(
+    have = {"key": key is not None, "bpm": bpm is not None, "": True}
+    frames = [f for need, f in _FRAMES if any(have[n] for n in need.split("|"))]
+    return _choice(rng, frames).format(
         Subject=_cap(subject),
         subject=subject,
-        key=key,
-        Key_sentence=f"In {key}." if key else "",
-        bpm=bpm,
-        Bpm=_cap(bpm),
-        Bpm_sentence=f"{_cap(bpm)}.",
+        in_key=f" in {key}" if key else "",
+        at_bpm=f" at {bpm}" if bpm else "",
+        c_key=f", {key}" if key else "",
+        c_bpm=f", {bpm}" if bpm else "",
+        key_sentence=f" In {key}." if key else "",
+        bpm_sentence=f" {_cap(bpm)}." if bpm else "",
+        Bpm=_cap(bpm or ""),
         kind=kind,
-        Kind=_cap(_an(kind)),
+        A_kind=_cap(_an(kind)),
         extras="".join(", " + e for e in extras),
         extras_sentence="".join(" " + _cap(e) + "." for e in extras),
     )

@@ -13,9 +13,11 @@ Rules:
    "Gb minor", "F#m"), and every key, tonic ("key of F#") or scale word ("minor key")
    in it agrees (enharmonic spellings agree). Without a key it states none.
 3. BPM: it states the BPM ("120 BPM", "bpm: 120", "a tempo of 120", "one hundred and
-   twenty beats per minute") as round(bpm) or to one decimal, and no other.
-4. Bars and time signature: "N bars"/"bars: N" must be the clip's bars; "N/M" its time
-   signature.
+   twenty beats per minute") as round(bpm) or to one decimal, and no other. A withheld
+   BPM (the tempo varies inside the clip) is stated not at all.
+4. Bars and time signature: "N bars"/"bars: N" must be the clip's bars; "N/M" (or "common
+   time", "waltz time") its time signature. A withheld meter (it changes inside the clip)
+   is stated not at all: no "N/M", "time signature", "common time", "triple meter".
 5. Numbers: every number (digits or number words) is one the facts hold: BPM, bars, the
    time signature, or digits in an instrument name, genre tag or effect label.
 6. Effects: effect words (reverb, delay, distortion, ...) only when an fx label holds them.
@@ -40,6 +42,12 @@ _BARS_RES = (
     re.compile(r"(?<![a-z])(?:bars?|measures?)\s*[:=]\s*(\d+(?:\.\d+)?)"),
 )
 _METER_RE = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)(?!\d|\.\d)")
+# Meters named in words: any of them is a lie when the meter is withheld; the named ones must match.
+_NAMED_METERS = {"common": "4/4", "cut": "2/2", "waltz": "3/4"}
+_METER_WORDS_RE = re.compile(
+    r"(?<![a-z])(?:(common|cut|waltz)\s+time|time\s+signatures?|(?:duple|triple|quadruple|compound|odd)\s+(?:meter|metre|time))"
+    r"(?![a-z])"
+)
 
 
 def _fmt(x: float) -> str:
@@ -103,21 +111,38 @@ def _key_issues(text: str, facts: Facts) -> list[str]:
     return list(dict.fromkeys(issues))
 
 
+def _meter_issues(low: str, facts: Facts) -> list[str]:
+    issues = []
+    for m in _METER_RE.finditer(low):
+        stated = f"{m.group(1)}/{m.group(2)}"
+        if facts.time_signature is None:
+            issues.append(f"states a time signature ({stated}) but the clip's meter is withheld")
+        elif stated != facts.time_signature:
+            issues.append(f"states {stated} time (clip: {facts.time_signature})")
+    for m in _METER_WORDS_RE.finditer(low):
+        if facts.time_signature is None:
+            issues.append(f"states a meter ({m.group(0)!r}) but the clip's meter is withheld")
+        elif m.group(1) in _NAMED_METERS and _NAMED_METERS[m.group(1)] != facts.time_signature:
+            issues.append(f"states {m.group(0)!r} (clip: {facts.time_signature})")
+    return issues
+
+
 def _number_issues(text: str, facts: Facts) -> list[str]:
     low = vocab.digits_for_words(vocab.key_text_lower(text))
     issues: list[str] = []
     bpms = [float(m.group(1)) for r in _BPM_RES for m in r.finditer(low)]
     allowed_bpm = facts.bpm_values()
-    issues += [f"states {_fmt(b)} BPM (clip: {facts.bpm_text})" for b in bpms if b not in allowed_bpm]
-    if not any(b in allowed_bpm for b in bpms):
-        issues.append(f"does not state the BPM ({facts.bpm_text})")
+    if facts.bpm is None:
+        issues += [f"states {_fmt(b)} BPM but the clip's tempo is withheld" for b in bpms]
+    else:
+        issues += [f"states {_fmt(b)} BPM (clip: {facts.bpm_text})" for b in bpms if b not in allowed_bpm]
+        if not any(b in allowed_bpm for b in bpms):
+            issues.append(f"does not state the BPM ({facts.bpm_text})")
     for r in _BARS_RES:
         issues += [
             f"states {m.group(1)} bars (clip: {facts.bars})" for m in r.finditer(low) if float(m.group(1)) != facts.bars
         ]
-    for m in _METER_RE.finditer(low):
-        if f"{m.group(1)}/{m.group(2)}" != facts.time_signature:
-            issues.append(f"states {m.group(1)}/{m.group(2)} time (clip: {facts.time_signature})")
+    issues += _meter_issues(low, facts)
     allowed = facts.allowed_numbers()
     issues += [f"states a number the clip does not hold: {_fmt(n)}" for n in vocab.numbers_in(low) if n not in allowed]
     return list(dict.fromkeys(issues))
