@@ -185,3 +185,19 @@ def test_withheld_key_bpm_and_meter_together():
     assert any("states 2 bars" in i for i in check_prompt("A punchy drum kit, a two-bar phrase.", facts))
     for text in ("Drums in A minor.", "Drums at 174 BPM.", "Drums in 6/8."):
         assert check_prompt(text, facts) != [], text
+
+
+def test_instrument_counts_must_not_exceed_the_clip():
+    facts = clip_facts(make_clip(programs=((26, False), (27, False), (33, False), (0, True))))
+    ok = "Two clean electric guitars, electric bass and drums in A minor at 120 BPM."
+    assert check_prompt(ok, facts) == []
+    assert check_prompt(ok.replace("Two clean", "2 warm clean"), facts) == []  # modifiers between
+    for text, reason in (
+        (ok.replace("Two", "Three"), "states 3 'clean electric guitars' but the clip has 2"),
+        (ok.replace("electric bass", "two electric basses"), "states 2 'electric basses' but the clip has 1"),
+        (ok + " Four drum kits.", "states 4 'drum kits'"),
+    ):
+        assert any(reason in i for i in check_prompt(text, facts)), text
+    # Numbers that are not counts stay with the number rule: "a 4/4 drum groove" is the meter.
+    assert check_prompt(ok + " A 4/4 drum groove over 8 bars.", facts) == []
+    assert any("does not hold: 5" in i for i in check_prompt(ok + " 5 layers.", facts))

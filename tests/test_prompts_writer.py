@@ -96,6 +96,13 @@ def test_request_for_withheld_labels_says_to_state_none():
     assert "120" not in user and "4/4" not in user
 
 
+def test_request_names_no_wet_or_dry_effect():
+    examples = load_examples(EXAMPLES)
+    for fx, line in ((["Dry"], "effects: none (dry)"), (["Medium Reverb", "Wet"], "effects: Medium Reverb\n")):
+        user = build_request("s/c000", clip_facts(make_clip(fx=fx)), 0, examples, 0, 1, "prompts").messages[-1]
+        assert line in user["content"] + "\n" and "Wet" not in user["content"] and "Dry" not in user["content"]
+
+
 def test_valid_first_try_in_one_batched_call(tmp_path):
     llm = ScriptedLLM(lambda r: Generation(f'"{GOOD}"'))
     clips = [make_clip(i) for i in range(5)]

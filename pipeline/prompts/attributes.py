@@ -166,7 +166,8 @@ def attribute_lines(facts: Facts, rng: np.random.Generator | None = None) -> lis
         lines.append(f"genre: {', '.join(facts.genres)}")
     if facts.timbre:
         lines.append(f"timbre: {', '.join(facts.timbre)}")
-    lines.append(f"effects: {', '.join(facts.fx)}" if facts.fx else "effects: none (dry)")
+    effects = vocab.effect_labels(facts.fx)  # 'Wet'/'Dry' name no effect
+    lines.append(f"effects: {', '.join(effects)}" if effects else "effects: none (dry)")
     if facts.energy:
         lines.append(f"energy: {facts.energy}")
     if rng is not None:

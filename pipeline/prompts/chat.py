@@ -30,7 +30,8 @@ RULES: tuple[str, ...] = (
     "Write one or two natural sentences, at most 50 words. Answer with the prompt only: "
     "no quotes, no preamble, no bullet points.",
     "Name every instrument listed. A common name is fine (an Electric Grand Piano may be 'electric piano', "
-    "'piano' or 'keys'; a drum kit 'drums'), but never mention an instrument, voice or vocal that is not listed.",
+    "'piano' or 'keys'; a drum kit 'drums'; many instruments may be grouped by family: 'strings, brass and "
+    "synths'), but never mention an instrument, voice or vocal that is not listed.",
     "State the key exactly as given, tonic and scale (e.g. 'F# minor'), and the tempo as '<number> BPM' "
     "with the number given. Mention no other key, scale or tempo. If there is no key, mention none; "
     "if there is no BPM, state no BPM or tempo number.",

@@ -19,7 +19,9 @@ Rules:
    time", "waltz time") its time signature. A withheld meter (it changes inside the clip)
    is stated not at all: no "N/M", "time signature", "common time", "triple meter".
 5. Numbers: every number (digits or number words) is one the facts hold: BPM, bars, the
-   time signature, or digits in an instrument name, genre tag or effect label.
+   time signature, or digits in an instrument name, genre tag or effect label; or a
+   count of instruments ("two clean electric guitars"), at most the number of the
+   clip's instruments that name accepts.
 6. Effects: effect words (reverb, delay, distortion, ...) only when an fx label holds them.
 7. Length: at most MAX_WORDS words (T5's 128-token window), and not empty.
 """
@@ -41,6 +43,9 @@ _BARS_RES = (
     re.compile(r"(\d+(?:\.\d+)?)\s*(?:bars?|measures?)(?![a-z])"),
     re.compile(r"(?<![a-z])(?:bars?|measures?)\s*[:=]\s*(\d+(?:\.\d+)?)"),
 )
+_COUNT_RE = re.compile(r"(?<![\d./])(\d+)\s+((?:[a-z]+\s+){0,3})$")  # a count, then up to 3 modifier words
+_COUNT_SEPARATORS_RE = re.compile(r"[-_()+\"&]")
+_SPACES_RE = re.compile(r"\s+")
 _METER_RE = re.compile(r"(?<![\d.])(\d+)\s*/\s*(\d+)(?!\d|\.\d)")
 # Meters named in words: any of them is a lie when the meter is withheld; the named ones must match.
 _NAMED_METERS = {"common": "4/4", "cut": "2/2", "waltz": "3/4"}
@@ -64,12 +69,40 @@ def _instrument_issues(text: str, facts: Facts) -> tuple[list[str], list[tuple[i
     spans = []
     for m in vocab.lie_regex().finditer(norm):
         spans.append((m.start(), m.end()))
-        words = vocab.canonical(m.group(0)).split()
-        while len(words) > 1 and words[0] in mods and " ".join(words) not in accepted:
-            words = words[1:]
-        if " ".join(words) not in accepted:
+        if _strip_modifiers(m.group(0), mods, accepted) not in accepted:
             issues.append(f"names an instrument the clip does not have: {m.group(0)!r}")
     return issues, spans
+
+
+def _strip_modifiers(matched: str, mods: frozenset[str], accepted: frozenset[str]) -> str:
+    words = vocab.canonical(matched).split()
+    while len(words) > 1 and words[0] in mods and " ".join(words) not in accepted:
+        words = words[1:]
+    return " ".join(words)
+
+
+def _count_issues(text: str, facts: Facts) -> tuple[list[str], list[float]]:
+    """Counts before an instrument name ("two clean electric guitars", "3 warm synths"): at most as many
+    instruments as the name accepts. Returns the issues and the counts checked (the number rule skips them)."""
+    low = vocab.digits_for_words(vocab.key_text_lower(text))
+    t = _SPACES_RE.sub(" ", _COUNT_SEPARATORS_RE.sub(" ", low))  # like vocab.normalise, keeping "/" (4/4)
+    accepted = frozenset().union(*(i.terms for i in facts.instruments))
+    mods = vocab.modifiers([*facts.timbre, *facts.genres, *facts.fx])
+    issues: list[str] = []
+    counted: list[float] = []
+    for m in vocab.lie_regex().finditer(t):
+        before = _COUNT_RE.search(t[: m.start()])
+        if not before or any(w not in mods for w in before.group(2).split()):
+            continue
+        n = float(before.group(1))
+        term = _strip_modifiers(m.group(0), mods, accepted)
+        have = sum(term in i.terms for i in facts.instruments)
+        if n < 2 or have == 0:  # "1 ..." is left to the number rule; a wrong name to the instrument rule
+            continue
+        counted.append(n)
+        if n > have:
+            issues.append(f"states {_fmt(n)} {m.group(0)!r} but the clip has {have}")
+    return issues, counted
 
 
 def _key_issues(text: str, facts: Facts) -> list[str]:
@@ -127,7 +160,7 @@ def _meter_issues(low: str, facts: Facts) -> list[str]:
     return issues
 
 
-def _number_issues(text: str, facts: Facts) -> list[str]:
+def _number_issues(text: str, facts: Facts, counted: list[float]) -> list[str]:
     low = vocab.digits_for_words(vocab.key_text_lower(text))
     issues: list[str] = []
     bpms = [float(m.group(1)) for r in _BPM_RES for m in r.finditer(low)]
@@ -144,7 +177,10 @@ def _number_issues(text: str, facts: Facts) -> list[str]:
         ]
     issues += _meter_issues(low, facts)
     allowed = facts.allowed_numbers()
-    issues += [f"states a number the clip does not hold: {_fmt(n)}" for n in vocab.numbers_in(low) if n not in allowed]
+    numbers = vocab.numbers_in(low)
+    for n in counted:  # instrument counts, checked by the count rule
+        numbers.remove(n)
+    issues += [f"states a number the clip does not hold: {_fmt(n)}" for n in numbers if n not in allowed]
     return list(dict.fromkeys(issues))
 
 
@@ -171,6 +207,8 @@ def check_prompt(text: str, facts: Facts) -> list[str]:
     inst_issues, spans = _instrument_issues(text, facts)
     issues += inst_issues
     issues += _key_issues(text, facts)
-    issues += _number_issues(text, facts)
+    count_issues, counted = _count_issues(text, facts)
+    issues += count_issues
+    issues += _number_issues(text, facts, counted)
     issues += _fx_issues(text, facts, spans)
     return issues

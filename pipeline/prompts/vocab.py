@@ -231,7 +231,7 @@ def lie_terms() -> frozenset[str]:
 def _term_pattern(term: str) -> str:
     words = [re.escape(w) for w in term.split()]
     last = words[-1]
-    words[-1] = last + (r"(?:es|s)?" if not term.endswith("s") else "")
+    words[-1] = last + (r"(?:es)?" if term.endswith("ss") else r"(?:es|s)?" if not term.endswith("s") else "")
     return r"\s+".join(words) + _CONTEXT.get(term, "")
 
 
@@ -358,3 +358,11 @@ FX_WORDS: dict[str, tuple[str, ...]] = {
     "chorus effect": ("chorus",),
 }
 FX_RE = re.compile(r"(?<![a-z])(" + "|".join(sorted(FX_WORDS, key=len, reverse=True)) + r")(?![a-z])")
+
+# Foundation-1's 'Wet'/'Dry' labels say whether a variant has effects; they name no effect.
+WET_DRY = frozenset({"wet", "dry"})
+
+
+def effect_labels(fx: Iterable[str]) -> list[str]:
+    """The labels of `fx` that name an effect (not 'Wet' or 'Dry')."""
+    return [f for f in fx if f.strip().lower() not in WET_DRY]
