@@ -138,7 +138,9 @@ def test_template_prompts_pass_the_validator_for_every_gm_instrument(chunk):
             fx=list(rng.choice(["reverb", "medium reverb", "delay", "distortion", "phaser", "chorus"], size=2))[
                 : int(rng.integers(0, 3))
             ],
-            genre_tags=list(rng.choice(["jazz", "rock", "80s", "female vocalists", "hip-hop", "lo-fi"], size=2)),
+            genre_tags=[]  # names like "Rock Organ", "Jazz Drum Kit" must not read as genres
+            if rng.random() < 0.3
+            else list(rng.choice(["jazz", "rock", "80s", "female vocalists", "hip-hop", "lo-fi"], size=2)),
             energy=float(rng.random()),
         )
         facts = clip_facts(clip)

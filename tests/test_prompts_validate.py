@@ -201,3 +201,64 @@ def test_instrument_counts_must_not_exceed_the_clip():
     # Numbers that are not counts stay with the number rule: "a 4/4 drum groove" is the meter.
     assert check_prompt(ok + " A 4/4 drum groove over 8 bars.", facts) == []
     assert any("does not hold: 5" in i for i in check_prompt(ok + " 5 layers.", facts))
+
+
+PIANO = "Solo piano in C major at 100 BPM"
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "reason"),
+    [
+        ("Smooth jazz piano in C major at 100 BPM.", [], "invents a genre 'jazz'"),
+        (PIANO + ", a jazzy feel.", ["soul"], "invents a genre 'jazzy'"),
+        (PIANO + " with a hip-hop groove.", ["rock"], "invents a genre 'hip hop'"),
+        (PIANO + ", classical style.", [], "invents a genre 'classical'"),
+        (PIANO + ", electronic and ambient.", [], "invents a genre 'electronic'"),
+        (PIANO + ", a happy tune.", [], "invents a mood 'happy'"),
+        (PIANO + ", melancholic and dreamy.", ["sad"], "invents a mood 'melancholic'"),
+    ],
+)
+def test_genres_and_moods_must_be_in_the_genre_tags(text, tags, reason):
+    facts = clip_facts(make_clip(programs=((0, False),), key="C major", bpm=100, genre_tags=tags))
+    issues = check_prompt(text, facts)
+    assert any(reason in i for i in issues), issues
+
+
+@pytest.mark.parametrize(
+    ("text", "tags"),
+    [
+        ("Smooth jazz piano in C major at 100 BPM.", ["acid jazz"]),
+        (PIANO + ", a jazzy feel.", ["jazz"]),
+        (PIANO + " with a hip hop groove.", ["hip-hop"]),
+        (PIANO + ", funky and soulful.", ["funk", "neo soul"]),
+        (PIANO + ", melancholic.", ["melancholy"]),
+        (PIANO + ", a chill vibe.", ["chillout"]),
+        (PIANO + " over a rock-solid pulse.", []),  # "rock solid" is no genre
+        (PIANO + ", warm and bright.", []),  # timbre words are not moods
+    ],
+)
+def test_genres_and_moods_from_the_tags_pass(text, tags):
+    facts = clip_facts(
+        make_clip(programs=((0, False),), key="C major", bpm=100, genre_tags=tags, timbre=["warm", "bright"])
+    )
+    assert check_prompt(text, facts) == []
+
+
+@pytest.mark.parametrize(
+    ("program", "drum", "name"),
+    [(26, False, "jazz guitar"), (18, False, "rock organ"), (23, False, "tango accordion"),
+     (88, False, "new age pad"), (97, False, "soundtrack FX"), (32, True, "jazz drum kit"),
+     (24, True, "electronic drum kit")],
+)  # fmt: skip
+def test_instrument_names_with_a_genre_word_are_no_genre(program, drum, name):
+    facts = clip_facts(make_clip(programs=((program, drum),), key=None, bpm=100, genre_tags=[]))
+    assert check_prompt(f"A {name} at 100 BPM.", facts) == [], name
+    assert any("invents a genre" in i for i in check_prompt(f"A {name} at 100 BPM, jazz and rock.", facts))
+
+
+def test_a_genre_word_before_another_instrument_is_a_genre():
+    # A Drawbar Organ called a "rock organ": the instrument rule lets "rock" describe it; the genre rule does not.
+    facts = clip_facts(make_clip(programs=((16, False),), key="C major", bpm=100, genre_tags=[]))
+    assert any("invents a genre 'rock'" in i for i in check_prompt("A rock organ in C major, 100 BPM.", facts))
+    tagged = clip_facts(make_clip(programs=((16, False),), key="C major", bpm=100, genre_tags=["classic rock"]))
+    assert check_prompt("A rock organ in C major, 100 BPM.", tagged) == []

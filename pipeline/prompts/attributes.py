@@ -162,8 +162,7 @@ def attribute_lines(facts: Facts, rng: np.random.Generator | None = None) -> lis
         else "time signature: (none; state no time signature or meter)",
         f"clip: {'full mix' if facts.kind == 'mix' else 'solo instrument'}{', loopable' if facts.loopable else ''}",
     ]
-    if facts.genres:
-        lines.append(f"genre: {', '.join(facts.genres)}")
+    lines.append(f"genre: {', '.join(facts.genres)}" if facts.genres else "genre: (none; name no genre or mood)")
     if facts.timbre:
         lines.append(f"timbre: {', '.join(facts.timbre)}")
     effects = vocab.effect_labels(facts.fx)  # 'Wet'/'Dry' name no effect

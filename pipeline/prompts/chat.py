@@ -38,7 +38,8 @@ RULES: tuple[str, ...] = (
     "Use no number that is not in the attributes. Bars and time signature may be stated, exactly as given; "
     "if there is no time signature, state no meter.",
     "You may describe timbre, genre, what the parts play and the effects listed, but add no fact that "
-    "is not given: no effects on a dry clip, no artist or song names, no lyrics.",
+    "is not given: no genre or mood that is not listed under genre, no effects on a dry clip, no artist "
+    "or song names, no lyrics.",
 )
 
 

@@ -23,7 +23,11 @@ Rules:
    count of instruments ("two clean electric guitars"), at most the number of the
    clip's instruments that name accepts.
 6. Effects: effect words (reverb, delay, distortion, ...) only when an fx label holds them.
-7. Length: at most MAX_WORDS words (T5's 128-token window), and not empty.
+7. Genres and moods: a genre word (vocab.GENRE_WORDS: "jazz", "hip hop", "funky") or a
+   mood word (vocab.MOOD_WORDS: "happy", "melancholic") only when a genre tag of the clip
+   holds it (vocab.style_allowed); instrument names the clip has ("Jazz Drum Kit",
+   "Rock Organ", "New Age Pad") are not genre words.
+8. Length: at most MAX_WORDS words (T5's 128-token window), and not empty.
 """
 
 from __future__ import annotations
@@ -59,19 +63,43 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def _instrument_issues(text: str, facts: Facts) -> tuple[list[str], list[tuple[int, int]]]:
+def _instrument_issues(text: str, facts: Facts) -> tuple[list[str], list[tuple[int, int]], list[tuple[int, int]]]:
+    """Issues, the spans of every instrument word, and the spans of the names the clip's instruments
+    accept as they stand ("jazz guitar" for an Electric Guitar (jazz)), in vocab.normalise(text)."""
     norm = vocab.normalise(text)
     accepted = frozenset().union(*(i.terms for i in facts.instruments))
     issues = [
         f"does not name the {i.name}" for i in facts.instruments if not vocab.accepted_regex(i.terms).search(norm)
     ]
     mods = vocab.modifiers([*facts.timbre, *facts.genres, *facts.fx])
-    spans = []
+    spans, named = [], []
     for m in vocab.lie_regex().finditer(norm):
         spans.append((m.start(), m.end()))
+        if vocab.canonical(m.group(0)) in accepted:
+            named.append((m.start(), m.end()))
         if _strip_modifiers(m.group(0), mods, accepted) not in accepted:
             issues.append(f"names an instrument the clip does not have: {m.group(0)!r}")
-    return issues, spans
+    return issues, spans, named
+
+
+def _masked(norm: str, spans: list[tuple[int, int]]) -> str:
+    for a, b in spans:
+        norm = norm[:a] + " " * (b - a) + norm[b:]
+    return norm
+
+
+def _style_issues(text: str, facts: Facts, named_spans: list[tuple[int, int]]) -> list[str]:
+    """Genre and mood words only when the clip's genre tags hold them; an instrument's own name
+    ("Jazz Drum Kit", "Rock Organ") is no genre."""
+    norm = _masked(vocab.normalise(text), named_spans)
+    labels = [*facts.genres, *facts.timbre, *facts.fx]
+    issues = [
+        f"invents a {what} {m.group(0)!r} (genre tags: {', '.join(facts.genres) or 'none'})"
+        for what, regex in (("genre", vocab.genre_regex()), ("mood", vocab.mood_regex()))
+        for m in regex.finditer(norm)
+        if not vocab.style_allowed(m.group(0), labels)
+    ]
+    return list(dict.fromkeys(issues))
 
 
 def _strip_modifiers(matched: str, mods: frozenset[str], accepted: frozenset[str]) -> str:
@@ -185,9 +213,7 @@ def _number_issues(text: str, facts: Facts, counted: list[float]) -> list[str]:
 
 
 def _fx_issues(text: str, facts: Facts, instrument_spans: list[tuple[int, int]]) -> list[str]:
-    norm = vocab.normalise(text)
-    for a, b in instrument_spans:  # "distortion guitar" is an instrument, not an effect
-        norm = norm[:a] + " " * (b - a) + norm[b:]
+    norm = _masked(vocab.normalise(text), instrument_spans)  # "distortion guitar" is an instrument, not an effect
     labels = " ".join(vocab.normalise(f) for f in facts.fx)
     return [
         f"states an effect the clip does not have: {m.group(1)!r}"
@@ -204,11 +230,12 @@ def check_prompt(text: str, facts: Facts) -> list[str]:
     n_words = len(text.split())
     if n_words > MAX_WORDS:
         issues.append(f"too long ({n_words} words > {MAX_WORDS})")
-    inst_issues, spans = _instrument_issues(text, facts)
+    inst_issues, spans, named = _instrument_issues(text, facts)
     issues += inst_issues
     issues += _key_issues(text, facts)
     count_issues, counted = _count_issues(text, facts)
     issues += count_issues
     issues += _number_issues(text, facts, counted)
     issues += _fx_issues(text, facts, spans)
+    issues += _style_issues(text, facts, named)
     return issues
