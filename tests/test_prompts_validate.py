@@ -83,7 +83,14 @@ def test_beats_per_minute_does_not_name_the_drums():
 def test_clip_without_key_states_none():
     facts = clip_facts(make_clip(programs=((0, True),), key=None, bpm=174))
     assert check_prompt("Punchy drums at 174 BPM.", facts) == []
-    for text in ("Drums in A minor at 174 BPM.", "Drums at 174 BPM in a minor key.", "Drums, key of D, 174 BPM"):
+    for text in (
+        "Drums in A minor at 174 BPM.",
+        "Drums at 174 BPM in a minor key.",
+        "Drums, key of D, 174 BPM",
+        "Drums, F#m, 174 BPM.",
+        "Drums in E flat major, 174 BPM.",
+        "Drums, key: Bb, 174 BPM.",
+    ):
         assert any("clip has no key" in i or "has none" in i for i in check_prompt(text, facts)), text
 
 

@@ -59,6 +59,8 @@ def test_every_example_passes_the_validator_on_its_own_input():
     examples = load_examples(EXAMPLES)
     for ex in examples.items:
         assert check_prompt(ex.output, ex.input) == [], ex.output
+    # The LLM sees how a clip with withheld tempo and meter and no genre tags is described.
+    assert any(e.input.bpm is None and e.input.time_signature is None and not e.input.genres for e in examples.items)
 
 
 def test_an_example_that_lies_is_a_config_error(tmp_path):

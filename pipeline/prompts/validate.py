@@ -207,7 +207,8 @@ def _number_issues(text: str, facts: Facts, counted: list[float]) -> list[str]:
     allowed = facts.allowed_numbers()
     numbers = vocab.numbers_in(low)
     for n in counted:  # instrument counts, checked by the count rule
-        numbers.remove(n)
+        if n in numbers:
+            numbers.remove(n)
     issues += [f"states a number the clip does not hold: {_fmt(n)}" for n in numbers if n not in allowed]
     return list(dict.fromkeys(issues))
 
