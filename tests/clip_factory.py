@@ -77,9 +77,9 @@ def make_clip(
     n: int = 0,
     programs: tuple[tuple[int, bool], ...] = ((2, False), (32, False), (0, True)),
     key: str | None = "A minor",
-    bpm: float = 120.0,
+    bpm: float | None = 120.0,
     bars: int = 8,
-    time_signature: str = "4/4",
+    time_signature: str | None = "4/4",
     **fields: Any,
 ) -> Clip:
     """A mix clip (or a stem clip when one program is given and kind='stem')."""

@@ -83,7 +83,14 @@ def test_beats_per_minute_does_not_name_the_drums():
 def test_clip_without_key_states_none():
     facts = clip_facts(make_clip(programs=((0, True),), key=None, bpm=174))
     assert check_prompt("Punchy drums at 174 BPM.", facts) == []
-    for text in ("Drums in A minor at 174 BPM.", "Drums at 174 BPM in a minor key.", "Drums, key of D, 174 BPM"):
+    for text in (
+        "Drums in A minor at 174 BPM.",
+        "Drums at 174 BPM in a minor key.",
+        "Drums, key of D, 174 BPM",
+        "Drums, F#m, 174 BPM.",
+        "Drums in E flat major, 174 BPM.",
+        "Drums, key: Bb, 174 BPM.",
+    ):
         assert any("clip has no key" in i or "has none" in i for i in check_prompt(text, facts)), text
 
 
@@ -138,3 +145,127 @@ def test_numbers_held_by_names_genres_and_effects_are_allowed():
 def test_genre_tags_naming_instruments_keys_or_effects_are_not_facts():
     facts = clip_facts(make_clip(genre_tags=["jazz", "female vocalists", "piano", "c major", "reverb", "80s"]))
     assert facts.genres == ["jazz", "80s"]
+
+
+# Electric Grand Piano, Acoustic Bass, drums; A minor, 8 bars; tempo and meter withheld (they change in the clip).
+WITHHELD = clip_facts(make_clip(key="A minor", bpm=None, time_signature=None))
+
+
+def test_withheld_tempo_and_meter_need_no_bpm_or_meter():
+    assert WITHHELD.bpm is None and WITHHELD.time_signature is None
+    for text in (
+        "Electric piano, acoustic bass and drums in A minor.",
+        "Electric piano, acoustic bass and drums in A minor, 8 bars.",
+        "electric piano, acoustic bass, drums, key: A minor, bars: 8",
+    ):
+        assert check_prompt(text, WITHHELD) == [], text
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Electric piano, acoustic bass and drums in A minor at 120 BPM.", "tempo is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, bpm: 96.", "tempo is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor at a tempo of 100.", "tempo is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor at ninety beats per minute.", "tempo is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, 8 bars at 8 BPM.", "tempo is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, in 4/4.", "meter is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, time signature: 3/4.", "meter is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, in common time.", "meter is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor in a triple meter.", "meter is withheld"),
+        ("Electric piano, acoustic bass and drums in A minor, 4 bars.", "states 4 bars"),
+    ],
+)
+def test_a_withheld_bpm_or_meter_may_not_be_stated(text, reason):
+    issues = check_prompt(text, WITHHELD)
+    assert any(reason in i for i in issues), issues
+
+
+def test_a_named_meter_must_be_the_clips():
+    assert check_prompt(OK + ", in common time.", FACTS) == []  # FACTS is 4/4
+    assert any("'waltz time'" in i for i in check_prompt(OK + ", in waltz time.", FACTS))
+
+
+def test_withheld_key_bpm_and_meter_together():
+    facts = clip_facts(make_clip(programs=((0, True),), key=None, bpm=None, time_signature=None))
+    assert check_prompt("A punchy drum kit over 8 bars.", facts) == []
+    assert any("states 2 bars" in i for i in check_prompt("A punchy drum kit, a two-bar phrase.", facts))
+    for text in ("Drums in A minor.", "Drums at 174 BPM.", "Drums in 6/8."):
+        assert check_prompt(text, facts) != [], text
+
+
+def test_instrument_counts_must_not_exceed_the_clip():
+    facts = clip_facts(make_clip(programs=((26, False), (27, False), (33, False), (0, True))))
+    ok = "Two clean electric guitars, electric bass and drums in A minor at 120 BPM."
+    assert check_prompt(ok, facts) == []
+    assert check_prompt(ok.replace("Two clean", "2 warm clean"), facts) == []  # modifiers between
+    for text, reason in (
+        (ok.replace("Two", "Three"), "states 3 'clean electric guitars' but the clip has 2"),
+        (ok.replace("electric bass", "two electric basses"), "states 2 'electric basses' but the clip has 1"),
+        (ok + " Four drum kits.", "states 4 'drum kits'"),
+    ):
+        assert any(reason in i for i in check_prompt(text, facts)), text
+    # Numbers that are not counts stay with the number rule: "a 4/4 drum groove" is the meter.
+    assert check_prompt(ok + " A 4/4 drum groove over 8 bars.", facts) == []
+    assert any("does not hold: 5" in i for i in check_prompt(ok + " 5 layers.", facts))
+
+
+PIANO = "Solo piano in C major at 100 BPM"
+
+
+@pytest.mark.parametrize(
+    ("text", "tags", "reason"),
+    [
+        ("Smooth jazz piano in C major at 100 BPM.", [], "invents a genre 'jazz'"),
+        (PIANO + ", a jazzy feel.", ["soul"], "invents a genre 'jazzy'"),
+        (PIANO + " with a hip-hop groove.", ["rock"], "invents a genre 'hip hop'"),
+        (PIANO + ", classical style.", [], "invents a genre 'classical'"),
+        (PIANO + ", electronic and ambient.", [], "invents a genre 'electronic'"),
+        (PIANO + ", a happy tune.", [], "invents a mood 'happy'"),
+        (PIANO + ", melancholic and dreamy.", ["sad"], "invents a mood 'melancholic'"),
+    ],
+)
+def test_genres_and_moods_must_be_in_the_genre_tags(text, tags, reason):
+    facts = clip_facts(make_clip(programs=((0, False),), key="C major", bpm=100, genre_tags=tags))
+    issues = check_prompt(text, facts)
+    assert any(reason in i for i in issues), issues
+
+
+@pytest.mark.parametrize(
+    ("text", "tags"),
+    [
+        ("Smooth jazz piano in C major at 100 BPM.", ["acid jazz"]),
+        (PIANO + ", a jazzy feel.", ["jazz"]),
+        (PIANO + " with a hip hop groove.", ["hip-hop"]),
+        (PIANO + ", funky and soulful.", ["funk", "neo soul"]),
+        (PIANO + ", melancholic.", ["melancholy"]),
+        (PIANO + ", a chill vibe.", ["chillout"]),
+        (PIANO + " over a rock-solid pulse.", []),  # "rock solid" is no genre
+        (PIANO + ", warm and bright.", []),  # timbre words are not moods
+    ],
+)
+def test_genres_and_moods_from_the_tags_pass(text, tags):
+    facts = clip_facts(
+        make_clip(programs=((0, False),), key="C major", bpm=100, genre_tags=tags, timbre=["warm", "bright"])
+    )
+    assert check_prompt(text, facts) == []
+
+
+@pytest.mark.parametrize(
+    ("program", "drum", "name"),
+    [(26, False, "jazz guitar"), (18, False, "rock organ"), (23, False, "tango accordion"),
+     (88, False, "new age pad"), (97, False, "soundtrack FX"), (32, True, "jazz drum kit"),
+     (24, True, "electronic drum kit")],
+)  # fmt: skip
+def test_instrument_names_with_a_genre_word_are_no_genre(program, drum, name):
+    facts = clip_facts(make_clip(programs=((program, drum),), key=None, bpm=100, genre_tags=[]))
+    assert check_prompt(f"A {name} at 100 BPM.", facts) == [], name
+    assert any("invents a genre" in i for i in check_prompt(f"A {name} at 100 BPM, jazz and rock.", facts))
+
+
+def test_a_genre_word_before_another_instrument_is_a_genre():
+    # A Drawbar Organ called a "rock organ": the instrument rule lets "rock" describe it; the genre rule does not.
+    facts = clip_facts(make_clip(programs=((16, False),), key="C major", bpm=100, genre_tags=[]))
+    assert any("invents a genre 'rock'" in i for i in check_prompt("A rock organ in C major, 100 BPM.", facts))
+    tagged = clip_facts(make_clip(programs=((16, False),), key="C major", bpm=100, genre_tags=["classic rock"]))
+    assert check_prompt("A rock organ in C major, 100 BPM.", tagged) == []

@@ -59,6 +59,8 @@ def test_every_example_passes_the_validator_on_its_own_input():
     examples = load_examples(EXAMPLES)
     for ex in examples.items:
         assert check_prompt(ex.output, ex.input) == [], ex.output
+    # The LLM sees how a clip with withheld tempo and meter and no genre tags is described.
+    assert any(e.input.bpm is None and e.input.time_signature is None and not e.input.genres for e in examples.items)
 
 
 def test_an_example_that_lies_is_a_config_error(tmp_path):
@@ -85,6 +87,23 @@ def test_request_shape_and_variety():
     assert len({r.messages[-1]["content"] for r in reqs}) > 1  # attributes in random order
     assert len({r.messages[2]["content"] for r in reqs}) > 1  # few-shot examples drawn per request
     assert build_request("s/c000", facts, 0, examples, 3, 1234, "prompts") == reqs[0]  # deterministic
+
+
+def test_request_for_withheld_labels_says_to_state_none():
+    examples = load_examples(EXAMPLES)
+    facts = clip_facts(make_clip(key=None, bpm=None, time_signature=None))
+    user = build_request("s/c000", facts, 0, examples, 0, 1234, "prompts").messages[-1]["content"]
+    assert "key: (none; state no key or scale)" in user
+    assert "bpm: (none; state no BPM" in user and "time signature: (none; state no time signature" in user
+    assert "120" not in user and "4/4" not in user
+    assert "genre: (none; name no genre or mood)" in user  # make_clip has no genre tags
+
+
+def test_request_names_no_wet_or_dry_effect():
+    examples = load_examples(EXAMPLES)
+    for fx, line in ((["Dry"], "effects: none (dry)"), (["Medium Reverb", "Wet"], "effects: Medium Reverb\n")):
+        user = build_request("s/c000", clip_facts(make_clip(fx=fx)), 0, examples, 0, 1, "prompts").messages[-1]
+        assert line in user["content"] + "\n" and "Wet" not in user["content"] and "Dry" not in user["content"]
 
 
 def test_valid_first_try_in_one_batched_call(tmp_path):
@@ -184,3 +203,16 @@ def test_a_failing_template_is_a_failure_not_a_crash(tmp_path, monkeypatch):
 def test_backend_and_params_must_agree(tmp_path):
     with pytest.raises(ValueError, match="needs a backend"):
         PromptWriter(_params(tmp_path), 1, tmp_path, None)
+
+
+def test_an_llm_prompt_inventing_a_genre_is_retried_then_replaced(tmp_path):
+    # A small LLM called a clip with no genre tags "jazz"; with the tag the same text is kept.
+    jazz = "Smooth jazz groove: electric piano, acoustic bass and drums in A minor at 120 BPM."
+    llm = ScriptedLLM(lambda r: Generation(jazz))
+    untagged, tagged = make_clip(0, genre_tags=[]), make_clip(1, genre_tags=["jazz"])
+    batch = PromptWriter(_params(tmp_path, retries=1), 1, tmp_path, llm).write([untagged, tagged])
+    by_id = {p.id: p for p in batch.prompts}
+    p0, p1 = by_id[untagged.id], by_id[tagged.id]
+    assert p0.fallback and "jazz" not in p0.prompt.lower()
+    assert len(p0.rejected) == 2 and all("invents a genre 'jazz'" in r for r in p0.rejected)
+    assert p1.prompt == jazz and not p1.fallback

@@ -51,9 +51,9 @@ class Facts(BaseModel):
     kind: Literal["mix", "stem"] = "mix"
     instruments: list[InstrumentFacts] = Field(min_length=1)
     key: str | None = Field(description="'<tonic> <scale>', e.g. 'F# minor'")
-    bpm: float = Field(gt=0)
+    bpm: float | None = Field(gt=0, description="null: withheld (the tempo varies inside the clip)")
     bars: int = Field(ge=1)
-    time_signature: str = Field(pattern=r"^\d+/\d+$")
+    time_signature: str | None = Field(pattern=r"^\d+/\d+$", description="null: withheld (the meter changes)")
     genres: list[str] = Field(default_factory=list)
     timbre: list[str] = Field(default_factory=list)
     fx: list[str] = Field(default_factory=list)
@@ -69,18 +69,19 @@ class Facts(BaseModel):
         return self.key.split(" ")[1] if self.key else None
 
     @property
-    def bpm_text(self) -> str:
-        """The BPM as templates write it: rounded to a whole number."""
-        return str(round(self.bpm))
+    def bpm_text(self) -> str | None:
+        """The BPM as templates write it: rounded to a whole number (None: withheld)."""
+        return str(round(self.bpm)) if self.bpm is not None else None
 
     def bpm_values(self) -> set[float]:
-        """BPM numbers a prompt may state: the rounded value and the value to one decimal."""
-        return {float(round(self.bpm)), round(self.bpm, 1)}
+        """BPM numbers a prompt may state: the rounded value and the value to one decimal (none when withheld)."""
+        return {float(round(self.bpm)), round(self.bpm, 1)} if self.bpm is not None else set()
 
     def allowed_numbers(self) -> set[float]:
         """Every number the facts hold: BPM, bars, the time signature, and digits inside names and labels."""
-        num, den = self.time_signature.split("/")
-        out = self.bpm_values() | {float(self.bars), float(num), float(den)}
+        out = self.bpm_values() | {float(self.bars)}
+        if self.time_signature is not None:
+            out.update(float(x) for x in self.time_signature.split("/"))
         texts = [i.name for i in self.instruments] + self.genres + self.fx
         for t in texts:
             out.update(vocab.numbers_in(vocab.key_text_lower(t)))
@@ -154,16 +155,18 @@ def attribute_lines(facts: Facts, rng: np.random.Generator | None = None) -> lis
     lines = [
         f"instruments: {inst}",
         f"key: {facts.key}" if facts.key else "key: (none; state no key or scale)",
-        f"bpm: {facts.bpm_text}",
+        f"bpm: {facts.bpm_text}" if facts.bpm_text else "bpm: (none; state no BPM or tempo number)",
         f"bars: {facts.bars}",
-        f"time signature: {facts.time_signature}",
+        f"time signature: {facts.time_signature}"
+        if facts.time_signature
+        else "time signature: (none; state no time signature or meter)",
         f"clip: {'full mix' if facts.kind == 'mix' else 'solo instrument'}{', loopable' if facts.loopable else ''}",
     ]
-    if facts.genres:
-        lines.append(f"genre: {', '.join(facts.genres)}")
+    lines.append(f"genre: {', '.join(facts.genres)}" if facts.genres else "genre: (none; name no genre or mood)")
     if facts.timbre:
         lines.append(f"timbre: {', '.join(facts.timbre)}")
-    lines.append(f"effects: {', '.join(facts.fx)}" if facts.fx else "effects: none (dry)")
+    effects = vocab.effect_labels(facts.fx)  # 'Wet'/'Dry' name no effect
+    lines.append(f"effects: {', '.join(effects)}" if effects else "effects: none (dry)")
     if facts.energy:
         lines.append(f"energy: {facts.energy}")
     if rng is not None:

@@ -30,12 +30,16 @@ RULES: tuple[str, ...] = (
     "Write one or two natural sentences, at most 50 words. Answer with the prompt only: "
     "no quotes, no preamble, no bullet points.",
     "Name every instrument listed. A common name is fine (an Electric Grand Piano may be 'electric piano', "
-    "'piano' or 'keys'; a drum kit 'drums'), but never mention an instrument, voice or vocal that is not listed.",
+    "'piano' or 'keys'; a drum kit 'drums'; many instruments may be grouped by family: 'strings, brass and "
+    "synths'), but never mention an instrument, voice or vocal that is not listed.",
     "State the key exactly as given, tonic and scale (e.g. 'F# minor'), and the tempo as '<number> BPM' "
-    "with the number given. Mention no other key, scale or tempo. If there is no key, mention none.",
-    "Use no number that is not in the attributes. Bars and time signature may be stated, exactly as given.",
+    "with the number given. Mention no other key, scale or tempo. If there is no key, mention none; "
+    "if there is no BPM, state no BPM or tempo number.",
+    "Use no number that is not in the attributes. Bars and time signature may be stated, exactly as given; "
+    "if there is no time signature, state no meter.",
     "You may describe timbre, genre, what the parts play and the effects listed, but add no fact that "
-    "is not given: no effects on a dry clip, no artist or song names, no lyrics.",
+    "is not given: no genre or mood that is not listed under genre, no effects on a dry clip, no artist "
+    "or song names, no lyrics.",
 )
 
 

@@ -231,7 +231,7 @@ def lie_terms() -> frozenset[str]:
 def _term_pattern(term: str) -> str:
     words = [re.escape(w) for w in term.split()]
     last = words[-1]
-    words[-1] = last + (r"(?:es|s)?" if not term.endswith("s") else "")
+    words[-1] = last + (r"(?:es)?" if term.endswith("ss") else r"(?:es|s)?" if not term.endswith("s") else "")
     return r"\s+".join(words) + _CONTEXT.get(term, "")
 
 
@@ -358,3 +358,76 @@ FX_WORDS: dict[str, tuple[str, ...]] = {
     "chorus effect": ("chorus",),
 }
 FX_RE = re.compile(r"(?<![a-z])(" + "|".join(sorted(FX_WORDS, key=len, reverse=True)) + r")(?![a-z])")
+
+# Foundation-1's 'Wet'/'Dry' labels say whether a variant has effects; they name no effect.
+WET_DRY = frozenset({"wet", "dry"})
+
+
+def effect_labels(fx: Iterable[str]) -> list[str]:
+    """The labels of `fx` that name an effect (not 'Wet' or 'Dry')."""
+    return [f for f in fx if f.strip().lower() not in WET_DRY]
+
+
+# ---- genres and moods ----
+
+# Words that name a genre or a style of music. A prompt may use one only when the clip's genre tags
+# hold it (vocab.style_allowed): the clip's own tags, not what the instruments suggest. Instrument
+# names that contain one ("Jazz Guitar", "Rock Organ", "New Age Pad", "Electronic Drum Kit") are
+# masked by the validator when the clip has that instrument.
+GENRE_WORDS: tuple[str, ...] = (
+    "jazz", "jazzy", "bebop", "swing", "big band", "fusion", "blues", "bluesy", "rock", "rockabilly", "punk",
+    "punky", "metal", "grunge", "emo", "hardcore", "indie", "shoegaze", "new wave", "pop", "poppy", "synthpop",
+    "hip hop", "hiphop", "trip hop", "rap", "trap", "r b", "rnb", "soul", "soulful", "funk", "funky", "disco",
+    "motown", "gospel", "doo wop", "reggae", "reggaeton", "ska", "dub", "dancehall", "afrobeat", "afrobeats",
+    "latin", "salsa", "samba", "bossa nova", "tango", "flamenco", "cumbia", "country", "bluegrass", "folk",
+    "folky", "celtic", "classical", "baroque", "opera", "electronic", "electronica", "electro", "edm", "techno",
+    "house", "trance", "dubstep", "dnb", "jungle", "breakbeat", "garage", "grime", "idm", "industrial",
+    "ambient", "downtempo", "chillout", "chillwave", "lo fi", "lofi", "synthwave", "vaporwave", "new age",
+    "chiptune", "video game", "soundtrack", "world music", "experimental", "dance", "ragtime", "polka",
+)  # fmt: skip
+# Mood words (the timbre adjectives, measured from audio, are not moods; nor are tone words like "mellow").
+_MOODS = (
+    "happy", "sad", "melancholic", "melancholy", "uplifting", "joyful", "joyous", "cheerful", "upbeat",
+    "hopeful", "nostalgic", "romantic", "dreamy", "chill", "chilled", "relaxed", "relaxing", "calm",
+    "peaceful", "serene", "tranquil", "soothing", "aggressive", "angry", "epic", "emotional",
+    "sentimental", "somber", "sombre", "gloomy", "moody", "eerie", "spooky", "creepy", "haunting",
+    "mysterious", "ominous", "menacing", "sinister", "brooding", "triumphant", "heroic", "tense",
+    "suspenseful", "playful", "whimsical", "sexy", "sensual", "lonely", "depressing", "dramatic", "majestic",
+    "festive", "bittersweet", "euphoric", "wistful",
+)  # fmt: skip
+MOOD_WORDS: tuple[str, ...] = tuple(w for w in _MOODS if w not in TIMBRE_TAGS)
+# Word -> the root a tag must contain ("jazzy" is true of a clip tagged "acid jazz").
+_STYLE_ROOTS = {
+    "jazzy": "jazz", "bluesy": "blues", "punky": "punk", "poppy": "pop", "soulful": "soul", "funky": "funk",
+    "folky": "folk", "rnb": "rb", "afrobeats": "afrobeat", "electronica": "electronic", "melancholic": "melanchol",
+    "melancholy": "melanchol", "chilled": "chill", "relaxing": "relax", "relaxed": "relax", "somber": "somb",
+    "sombre": "somb", "joyous": "joy", "joyful": "joy",
+}  # fmt: skip
+_STYLE_CONTEXT = {"rock": r"(?!\s+(?:solid|steady))"}  # "a rock-solid groove" names no genre
+
+
+def _style_regex(words: Iterable[str]) -> re.Pattern[str]:
+    ordered = sorted(set(words), key=lambda w: (-len(w), w))
+    body = "|".join(r"\s+".join(map(re.escape, w.split())) + _STYLE_CONTEXT.get(w, "") for w in ordered)
+    return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])")
+
+
+@lru_cache(maxsize=1)
+def genre_regex() -> re.Pattern[str]:
+    return _style_regex(GENRE_WORDS)
+
+
+@lru_cache(maxsize=1)
+def mood_regex() -> re.Pattern[str]:
+    return _style_regex(MOOD_WORDS)
+
+
+def _compact(text: str) -> str:
+    return normalise(text).replace(" ", "")
+
+
+def style_allowed(word: str, labels: Iterable[str]) -> bool:
+    """Whether a genre or mood word is true of a clip with these genre tags (and timbre/FX labels): some
+    label contains its root ("hip-hop" for "hip hop", "acid jazz" for "jazzy", "chillout" for "chill")."""
+    root = _STYLE_ROOTS.get(_compact(word), _compact(word))
+    return any(root in _compact(label) for label in labels)
