@@ -405,3 +405,36 @@ def test_messy_songs_ingest_split_and_render(project):
     assert set(split) - rendered == set(failed)
     assert [split[i].track_name for i in failed] == ["Drums"]
     assert all("has no preset 56 in bank 128" in r for r in failed.values())
+
+
+def test_span_queries_on_a_hand_written_truth():
+    t = {
+        "duration_s": 24.0,
+        "key_segments": [
+            {"start_s": 0.0, "end_s": 10.0, "label": "C major"},
+            {"start_s": 10.0, "end_s": 20.0, "label": "G major"},
+        ],
+        "drum_only_spans": [{"start_s": 20.0, "end_s": 24.0}],
+        "tempo_map": [{"time_s": 0.0, "tempo_bpm": 120.0}, {"time_s": 10.0, "tempo_bpm": 90.0}],
+        "bar_spans": [
+            {"start_s": 0.0, "end_s": 0.5, "meter": "1/4"},
+            {"start_s": 0.5, "end_s": 10.0, "meter": "4/4"},
+            {"start_s": 10.0, "end_s": 11.0, "meter": "2/4"},
+            {"start_s": 11.0, "end_s": 24.0, "meter": "4/4"},
+        ],
+        "near_silent_tracks": [{"track_name": "Pad 2"}],
+    }
+    assert truth_key(t, 0, 10) == "C major"
+    assert truth_key(t, 0.5, 10.5) == "C major"  # 95% C major
+    assert truth_key(t, 8, 12) is None  # half and half
+    assert truth_key(t, 12, 24) == "G major"  # the drum-only bars hold no key
+    assert truth_key(t, 20.5, 23) is None
+    assert truth_tempo(t, 0, 10) == (120.0, 120.0, 120.0)
+    assert truth_tempo(t, 5, 15) == (90.0, 120.0, 105.0)
+    assert truth_tempo(t, 8, 18) == (90.0, 120.0, 96.0)
+    assert truth_meters(t, 0, 2) == ["1/4", "4/4"]
+    assert truth_meters(t, 9, 12) == ["4/4", "2/4"]
+    assert truth_meters(t, 10, 11) == ["2/4"]
+    assert truth_drums_only(t, 20, 24) and truth_drums_only(t, 21, 22)
+    assert not truth_drums_only(t, 19, 24)
+    assert truth_silent_tracks(t) == ["Pad 2"]
