@@ -60,6 +60,9 @@ class RunParams(Section):
 
 class SampleParams(Section):
     songs: int = Field(24, ge=1, le=240, description="songs in the embedded sample (24 covers all keys)")
+    set: Literal["clean", "messy"] = Field(
+        "clean", description="clean: tidy songs in every key; messy: real MIDI's flaws, each with ground truth"
+    )
 
 
 class Music21Params(Section):

@@ -178,12 +178,19 @@ def candidate_bytes(c: Candidate, programs: list[int]) -> bytes:
     return Path(c.path or "").read_bytes()
 
 
-def sample_candidates(seed: int, n_songs: int) -> list[Candidate]:
-    from pipeline.sample.write import generate
+def sample_candidates(seed: int, n_songs: int, which: str = "clean") -> list[Candidate]:
+    """The embedded sample's songs: the `clean` set (origins sample/NNN) or the `messy` one (sample-messy/NNN)."""
+    if which == "messy":
+        from pipeline.sample.messy_write import generate_messy
 
+        songs, prefix = generate_messy(seed, n_songs), "sample-messy"
+    else:
+        from pipeline.sample.write import generate
+
+        songs, prefix = generate(seed, n_songs), "sample"
     out = []
-    for plan, data, truth in tqdm(generate(seed, n_songs), total=n_songs, desc="ingest: composing sample", unit="song"):
-        origin = f"sample/{plan.index:03d}"
+    for plan, data, truth in tqdm(songs, total=n_songs, desc=f"ingest: composing sample ({which})", unit="song"):
+        origin = f"{prefix}/{plan.index:03d}"
         out.append(Candidate(origin, "sample", plan.artist, plan.title, origin, 0, None, data, truth))
     return out
 
@@ -191,7 +198,7 @@ def sample_candidates(seed: int, n_songs: int) -> list[Candidate]:
 def discover(p: IngestParams, seed: int, root: Path) -> list[Candidate]:
     """Candidates of the configured source, in a stable order, cut to `limit`."""
     if p.source == "sample":
-        found = sample_candidates(seed, p.sample.songs)
+        found = sample_candidates(seed, p.sample.songs, p.sample.set)
     elif p.source == "music21":
         found = discover_music21(p.music21.composer, p.music21.works, p.music21.limit)
     else:
