@@ -13,12 +13,14 @@ from pipeline.analysis.key import audio_key
 from pipeline.augment.fx import FxStep
 from pipeline.augment.make import ItemJob, ItemResult, make_item
 from pipeline.augment.spec import Draw, Plan
+from pipeline.parallel import ItemError
 from tests.audio_checks import onsets
 from tests.augment_factory import PARAMS, clicks, config, make_clip, progression
 
 MIDI = {"key": "midi", "bpm": "midi"}
 AUDIO = {"key": "audio", "bpm": "audio"}
 REVERB_HIGH = FxStep("reverb", "high", PARAMS.augment.fx.effects["reverb"].levels["high"])
+DELAY_HIGH = FxStep("delay", "high", PARAMS.augment.fx.effects["delay"].levels["high"])
 DISTORTION_LOW = FxStep("distortion", "low", PARAMS.augment.fx.effects["distortion"].levels["low"])
 
 
@@ -161,3 +163,17 @@ def test_out_of_range_transposition_is_skipped_when_asked(tmp_path):
     assert folded is not None
     pm = pretty_midi.PrettyMIDI(str(tmp_path / folded.midi))
     assert min(n.pitch for n in pm.instruments[1].notes) >= PARAMS.augment.key.ranges["Bass"][0]
+
+
+def test_a_clip_whose_tempo_varies_keeps_no_bpm_in_its_variants_and_takes_tempo_synced_fx(tmp_path):
+    clip = make_clip(tmp_path, progression(bars=4), bars=4, second_half_bpm=90.0)
+    assert clip.bpm is None and 90 < clip.tempo_evidence.notated_bpm < 120
+    delayed = _make(tmp_path, clip, Draw(chain=(DELAY_HIGH,))).variant  # tempo-synced: needs a real tempo
+    assert delayed is not None and delayed.bpm is None and delayed.fx == ["High Delay", "Wet"]
+    moved = _make(tmp_path, clip, Draw(semitones=2))
+    assert moved.variant is not None and moved.variant.bpm is None and moved.variant.key == "D major"
+    x, _ = sf.read(str(tmp_path / clip.audio), dtype="float32", always_2d=True)
+    y, _ = sf.read(str(tmp_path / delayed.audio), dtype="float32", always_2d=True)
+    assert y.shape == x.shape and np.sqrt(np.mean((y - x) ** 2)) > 0.01
+    with pytest.raises(ItemError, match="states no BPM"):
+        _make(tmp_path, clip, Draw(bpm=100.0))

@@ -34,7 +34,7 @@ from pipeline.augment.labels import (
 )
 from pipeline.augment.midi_ops import OutOfRangeSkip, scale_tempo, transpose
 from pipeline.augment.rerender import Part, finish, mix_parts, render_parts
-from pipeline.augment.spec import ORIGINAL, Plan
+from pipeline.augment.spec import ORIGINAL, Plan, source_bpm
 from pipeline.midi.load import parse_midi
 from pipeline.midi.write import instruments_to_midi
 from pipeline.parallel import ItemError
@@ -146,13 +146,15 @@ def _prepare(job: ItemJob) -> _Work:
     clip, cfg, plan = job.clip, job.config, job.plan
     assert plan is not None
     p = cfg.augment
-    transforms = plan.transforms(cfg.seed, clip.bpm, p.key.out_of_range)
+    d = plan.draw
+    if d.bpm is not None and clip.bpm is None:
+        raise ItemError(f"a BPM variant of a clip that states no BPM ({clip.tempo_evidence.withheld})")
+    transforms = plan.transforms(cfg.seed, source_bpm(clip), p.key.out_of_range)
     names = {t.name for t in transforms}
     note_level = bool(names & {"transpose_midi", "tempo_midi", "repatch_midi"})
     midi_path = cfg.root / clip.midi
     if note_level and not midi_path.is_file():
         raise ItemError(f"MIDI span missing for a note-level variant: {clip.midi}")
-    d = plan.draw
     pm, report = None, {"folded": 0, "dropped": 0}
     if midi_path.is_file() and (d.semitones is not None or d.bpm is not None):
         pm = parse_midi(midi_path.read_bytes()).pm
@@ -161,10 +163,10 @@ def _prepare(job: ItemJob) -> _Work:
             r = transpose(pm, d.semitones, families, p.key.ranges, p.key.out_of_range)
             report = {"folded": r.folded, "dropped": r.dropped}
         if d.bpm is not None:
-            scale_tempo(pm, d.bpm / clip.bpm)
+            scale_tempo(pm, d.bpm / source_bpm(clip))
     elif note_level:
         pm = parse_midi(midi_path.read_bytes()).pm  # patches only: the notes as they are
-    ratio = d.bpm / clip.bpm if d.bpm is not None else 1.0
+    ratio = d.bpm / source_bpm(clip) if d.bpm is not None else 1.0
     return _Work(transforms, note_level, pm, ratio, report)
 
 
@@ -232,7 +234,7 @@ def _render(job: ItemJob, work: _Work) -> tuple[bytes, dict[str, Any], bytes | N
         elif t.name == "time_stretch_audio":
             x = time_stretch(x, sr, work.ratio, round(len(x) / work.ratio))
     if d.chain:
-        x = apply_chain(x, sr, d.chain, d.bpm if d.bpm is not None else clip.bpm)
+        x = apply_chain(x, sr, d.chain, d.bpm if d.bpm is not None else source_bpm(clip))
     y, loudness = finish(x, sr, clip.loudness_lufs, cfg.mix)
     wav = _wav_bytes(y, sr)
     q, _ = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)  # measure what the file holds
