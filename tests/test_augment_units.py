@@ -11,7 +11,16 @@ import pretty_midi
 import pytest
 
 from pipeline.augment.coverage import coverage
-from pipeline.augment.fx import FxStep, apply_chain, check_effects, fx_labels, fx_vocabulary, ping_pong
+from pipeline.augment.fx import (
+    EFFECTS,
+    FxStep,
+    apply_chain,
+    check_effects,
+    distorts,
+    fx_labels,
+    fx_vocabulary,
+    ping_pong,
+)
 from pipeline.augment.labels import transpose_key
 from pipeline.augment.midi_ops import OutOfRangeSkip, scale_tempo, transpose, transpose_key_number
 from pipeline.augment.spec import Draw, Plan, bpm_targets, cap_by_phrase, plan_clip, source_bpm
@@ -187,3 +196,13 @@ def test_coverage_counts_a_withheld_bpm_as_none():
         for v in (base, make_clip(n=1, bpm=123.0))
     ]  # fmt: skip
     assert coverage(items)["bpm"] == Counter({"none": 1, "120-129": 1})
+
+
+def test_distortion_and_bitcrush_are_the_effects_that_distort():
+    assert set(EFFECTS) == set(PARAMS.augment.fx.effects)  # every configured effect is in the one table
+    assert {name for name, e in EFFECTS.items() if e.distorts} == {"distortion", "bitcrush"}
+    steps = {name: FxStep(name, level, args) for name, e in PARAMS.augment.fx.effects.items()
+             for level, args in e.levels.items()}  # fmt: skip
+    assert distorts([steps["reverb"], steps["bitcrush"]]) and distorts([steps["distortion"]])
+    assert not distorts([steps[n] for n in steps if n not in ("distortion", "bitcrush")])
+    assert not distorts([])

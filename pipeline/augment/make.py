@@ -4,6 +4,9 @@ A variant is looked up in the content-addressed cache first; only a miss renders
 Note-level transforms (key, tempo, patches) re-render the clip's MIDI span;
 otherwise the clip's own audio is processed (pitch shift, time stretch, FX). The
 result is always brought to the source clip's loudness under the mix ceiling.
+Timbre adjectives are measured on that final audio (what the WAV holds, after FX);
+a chain with an effect that distorts (fx.EFFECTS) or a stem of a patch distorted by
+design is never called 'clean'.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.augment.audio_ops import pitch_shift, stereo, time_stretch
 from pipeline.augment.cache import CACHE_VERSION, CacheEntry, VariantCache, digest, file_sha256
 from pipeline.augment.dataset import item_base
-from pipeline.augment.fx import apply_chain, fx_labels
+from pipeline.augment.fx import apply_chain, distorts, fx_labels
 from pipeline.augment.labels import (
     distorted_by_design,
     notation_of,
@@ -295,7 +298,8 @@ def _labelled(job: ItemJob, work: _Work, meta: dict[str, Any], key: str) -> Vari
             ci = repatch(ci, patches[ci.track_id], cfg.render)
         instruments.append(ci)
     features = meta["timbre_features"]
-    distorted = clip.kind == "stem" and distorted_by_design(instruments[0], cfg.render)
+    # A distorting effect in the chain, or a stem of a patch distorted by design: never 'clean'.
+    distorted = distorts(d.chain) or (clip.kind == "stem" and distorted_by_design(instruments[0], cfg.render))
     sr = clip.sample_rate
     keeps_character = {t.axis for t in work.transforms} <= {"key"}
     fields = clip.model_dump(exclude={"id", "schema_version", "audio", "sidecar", "midi", "fx"})
