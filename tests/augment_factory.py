@@ -136,7 +136,8 @@ def config(root: Path, cache: Path | None = None, **augment: object) -> AugmentC
     """The run-wide settings with default params (augment fields overridden)."""
     p = PARAMS.augment.model_copy(update=augment)
     return AugmentConfig(root.resolve(), root.resolve() / "data/augment/dataset", cache or root / "cache", p,
-                         PARAMS.render, PARAMS.mix, TimbreThresholds(), PARAMS.run.seed)  # fmt: skip
+                         PARAMS.render, PARAMS.mix, TimbreThresholds(), PARAMS.run.seed,
+                         PARAMS.clip.silence_lufs)  # fmt: skip
 
 
 def prompt_for(clip: Clip) -> Prompt:

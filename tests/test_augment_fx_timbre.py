@@ -1,14 +1,17 @@
 """Timbre and FX that agree, on real renders: every variant's adjectives are measured on its final
 audio (after FX), a chain that distorts (distortion, bitcrush) never leaves 'clean' in its tags,
-sidecar or prompt, and 'mono' / 'wide' follow the measured stereo image."""
+sidecar or prompt, 'mono' / 'wide' follow the measured stereo image, and a variant whose processing
+leaves it near-silent is dropped with its reason."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import soundfile as sf
 
+import pipeline.augment.rerender as rerender
 from pipeline.analysis.tag import timbre_values
 from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.augment.dataset import write_sidecar
@@ -121,3 +124,32 @@ def test_no_sidecar_or_prompt_says_clean_and_distortion(clips, tmp_path):
         assert any(label.endswith(DISTORTION_LABELS) for label in sidecar["fx"])
         assert "clean" not in sidecar["timbre"], (sidecar["id"], sidecar["timbre"], sidecar["fx"])
         assert "clean" not in sidecar["prompt"].lower(), sidecar["prompt"]
+
+
+def test_a_variant_that_processing_leaves_near_silent_is_dropped(clips):
+    root, made = clips
+    clip = made["click"]  # a woodblock: a low-pass at 20 Hz leaves almost nothing of it
+    result = _make(root, clip, [FxStep("lowpass", "medium", {"cutoff_frequency_hz": 20.0})])
+    assert result.variant is None
+    assert result.dropped is not None and result.dropped.startswith("near-silent")
+    assert f"clip.silence_lufs {PARAMS.clip.silence_lufs:g}" in result.dropped
+    assert not any((root / "data/augment/dataset").rglob("*fx-lowpass*"))  # nothing written
+    again = _make(root, clip, [FxStep("lowpass", "medium", {"cutoff_frequency_hz": 20.0})])
+    assert again.variant is None and again.dropped == result.dropped  # the same on a re-run
+    audible = _make(root, clip, [FxStep("lowpass", "medium", {"cutoff_frequency_hz": 3000.0})])
+    assert audible.variant is not None and audible.dropped is None
+    assert audible.variant.loudness_lufs > PARAMS.clip.silence_lufs
+
+
+def test_a_near_silent_re_render_is_dropped_not_normalised_up(clips, monkeypatch, tmp_path):
+    root, made = clips
+    clip = made["bass"]
+    real = rerender.render_part
+    monkeypatch.setattr(rerender, "render_part", lambda *a, **k: real(*a, **k) * np.float32(1e-5))  # -100 dB
+    result = make_item(ItemJob(clip, Plan(clip.id, 0, Draw(semitones=2), dict(MIDI)), "phrase",
+                               config(root, tmp_path)))  # fmt: skip
+    assert result.variant is None and result.dropped is not None
+    assert "as re-rendered" in result.dropped and "mix.silence_lufs" in result.dropped
+    monkeypatch.undo()
+    loud = make_item(ItemJob(clip, Plan(clip.id, 0, Draw(semitones=2), dict(MIDI)), "phrase", config(root, tmp_path)))
+    assert loud.variant is not None and loud.dropped is None

@@ -6,7 +6,9 @@ otherwise the clip's own audio is processed (pitch shift, time stretch, FX). The
 result is always brought to the source clip's loudness under the mix ceiling.
 Timbre adjectives are measured on that final audio (what the WAV holds, after FX);
 a chain with an effect that distorts (fx.EFFECTS) or a stem of a patch distorted by
-design is never called 'clean'.
+design is never called 'clean'. A variant whose processing leaves it near-silent
+(below clip.silence_lufs at its source clip's level, or after the final limiter;
+a re-render below mix.silence_lufs) is dropped with the reason, never written.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import soundfile as sf
 
 from pipeline.analysis.tag import timbre_adjectives, timbre_values
 from pipeline.analysis.timbre import TimbreThresholds
+from pipeline.audio.loudness import integrated_lufs
 from pipeline.augment.audio_ops import pitch_shift, stereo, time_stretch
 from pipeline.augment.cache import CACHE_VERSION, CacheEntry, VariantCache, digest, file_sha256
 from pipeline.augment.dataset import item_base
@@ -59,6 +62,7 @@ class AugmentConfig:
     mix: MixParams
     thresholds: TimbreThresholds
     seed: int
+    silence_lufs: float  # clip.silence_lufs: a variant at most this loud is near-silent and dropped
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,11 @@ class ItemResult:
     cached: bool = False
     rendered_parts: int = 0  # instruments synthesised for this item (0 on a cache hit)
     skipped: str | None = None  # a planned variant the out_of_range policy skipped
+    dropped: str | None = None  # why a made variant was left out (near-silent)
+
+
+class NearSilent(Exception):
+    """The variant's audio is near-silent: it is dropped (the message says how quiet)."""
 
 
 def clip_phrases(root: Path, clips: Sequence[Clip]) -> dict[str, str]:
@@ -119,6 +128,8 @@ def make_item(job: ItemJob) -> ItemResult:
         return _variant(job)
     except OutOfRangeSkip as skip:
         return ItemResult(None, skipped=str(skip))
+    except NearSilent as quiet:
+        return ItemResult(None, dropped=str(quiet))
 
 
 def _original(job: ItemJob) -> Variant:
@@ -231,6 +242,9 @@ def _render(job: ItemJob, work: _Work) -> tuple[bytes, dict[str, Any], bytes | N
         if file_sr != sr:
             raise ItemError(f"clip audio is {file_sr} Hz, its record says {sr}")
         x = stereo(x)
+    level_in = integrated_lufs(x, sr)
+    if work.note_level:  # a re-render the mix stage would leave out as silent
+        _check_audible(level_in, "as re-rendered", cfg.mix.silence_lufs, "mix.silence_lufs")
     for t in work.transforms:
         if t.name == "pitch_shift_audio":
             x = pitch_shift(x, sr, int(t.kwargs["semitones"]))  # type: ignore[call-overload]
@@ -238,12 +252,17 @@ def _render(job: ItemJob, work: _Work) -> tuple[bytes, dict[str, Any], bytes | N
             x = time_stretch(x, sr, work.ratio, round(len(x) / work.ratio))
     if d.chain:
         x = apply_chain(x, sr, d.chain, d.bpm if d.bpm is not None else source_bpm(clip))
+    # The processing's gain (FX, pitch shift, stretch) applied to the source clip's level: how loud the
+    # variant is before the final normalisation would hide it.
+    level = clip.loudness_lufs + integrated_lufs(x, sr) - level_in
+    _check_audible(level, "after processing, at its source clip's level", cfg.silence_lufs)
     y, loudness = finish(x, sr, clip.loudness_lufs, cfg.mix)
     wav = _wav_bytes(y, sr)
     q, _ = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)  # measure what the file holds
     meta: dict[str, Any] = {
         "frames": len(y),
         "loudness_lufs": round(loudness, 3),
+        "level_lufs": round(level, 3),
         "timbre_features": timbre_values(q, sr),
         "rendered_parts": rendered,
         "transpose": work.report,
@@ -253,6 +272,11 @@ def _render(job: ItemJob, work: _Work) -> tuple[bytes, dict[str, Any], bytes | N
         meta["notation"] = {ci.track_id: notation_of(work.pm, ci.midi_track) for ci in clip.instruments}
         mid = instruments_to_midi(work.pm, work.pm.instruments)
     return wav, meta, mid
+
+
+def _check_audible(lufs: float, where: str, silence_lufs: float, param: str = "clip.silence_lufs") -> None:
+    if not lufs > silence_lufs:  # also -inf and NaN
+        raise NearSilent(f"near-silent: {lufs:.1f} LUFS {where} <= {param} {silence_lufs:g}")
 
 
 def _variant(job: ItemJob) -> ItemResult:
@@ -265,6 +289,9 @@ def _variant(job: ItemJob) -> ItemResult:
     cached = entry is not None
     if entry is None:
         entry = cache.put(key, *_render(job, work))
+    # Checked on the entry too: one cached under a lower clip.silence_lufs is held to today's.
+    _check_audible(float(entry.meta["level_lufs"]), "after processing, at its source clip's level", cfg.silence_lufs)
+    _check_audible(float(entry.meta["loudness_lufs"]), "after the final limiter", cfg.silence_lufs)
     base = item_base(cfg.dataset_dir, clip, plan.suffix, ORIGINAL)
     _copy(entry.wav, base.with_suffix(".wav"))
     midi_rel = clip.midi
