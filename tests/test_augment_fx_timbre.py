@@ -153,3 +153,36 @@ def test_a_near_silent_re_render_is_dropped_not_normalised_up(clips, monkeypatch
     monkeypatch.undo()
     loud = make_item(ItemJob(clip, Plan(clip.id, 0, Draw(semitones=2), dict(MIDI)), "phrase", config(root, tmp_path)))
     assert loud.variant is not None and loud.dropped is None
+
+
+def _clean_guitar(bars: int = 4) -> list[TrackSpec]:
+    """GM 27 'Electric Guitar (clean)' strumming E, A, B, E triads."""
+    spec = TrackSpec("Guitar", program=27, channel=0)
+    for beat in range(bars * 4):
+        root = 52 + (0, 5, 7, 0)[beat // 4 % 4]
+        spec.notes += [(root + p, beat * 480, beat * 480 + 400, 90) for p in (0, 7, 12)]
+    return [spec]
+
+
+def test_a_clean_guitar_through_distortion_is_named_clean_no_more(tmp_path):
+    clip = make_clip(tmp_path, _clean_guitar(), bars=4, stem=0, key="E major", mido_key="E")
+    guitar = clip.instruments[0]
+    assert (guitar.name, guitar.subfamily) == ("Electric Guitar (clean)", "clean electric guitar")
+    variants = [_make(tmp_path, clip, chain).variant for chain in DISTORTING.values()]
+    roomy = _make(tmp_path, clip, [_step("reverb", "high")]).variant  # no distortion: still the clean guitar
+    assert roomy is not None and roomy.instruments[0].name == "Electric Guitar (clean)"
+    writer = PromptWriter(PARAMS.prompts.model_copy(update={"cache_dir": str(tmp_path / "prompts")}),
+                          PARAMS.run.seed, tmp_path, None, stage="augment")  # fmt: skip
+    prompted = attach_prompts(variants, {}, writer.write)
+    assert not prompted.failures and len(prompted.items) == len(DISTORTING)
+    for v in prompted.items:
+        new = v.instruments[0]
+        assert (new.name, new.subfamily, new.program) == ("Electric Guitar", "distorted electric guitar", 27)
+        write_sidecar(tmp_path, v)
+        sidecar = json.loads((tmp_path / v.sidecar).read_text())
+        for inst in sidecar["instruments"]:
+            inst.pop("alternatives")  # the rule's patch names ('clean-guitar', ...): ids, not descriptions
+        text = json.dumps(sidecar)
+        assert "Distortion" in text or "Bitcrushed" in text
+        assert "clean" not in text.lower(), v.id
+        assert "clean" not in (v.prompt or "").lower(), v.prompt

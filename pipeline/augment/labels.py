@@ -61,6 +61,26 @@ def distorted_by_design(ci: ClipInstrument, render: RenderParams) -> bool:
     return (spec.preset if spec.preset is not None else ci.program) in DISTORTED_GM_PRESETS
 
 
+_CLEAN_QUALIFIER = " (clean)"  # GM 27 'Electric Guitar (clean)'
+_CLEAN_PREFIX = "clean "  # GM subfamily 'clean electric guitar' (GM 26-28)
+
+
+def through_distortion(ci: ClipInstrument) -> ClipInstrument:
+    """The instrument as a distorting effect leaves it: no longer named clean.
+
+    GM's 'Electric Guitar (clean)' becomes 'Electric Guitar' and its subfamily 'clean electric
+    guitar' the one GM gives overdriven and distortion guitars, 'distorted electric guitar'
+    (the program, what the synth played, stays). Other instruments are returned as they are.
+    """
+    name = ci.name.removesuffix(_CLEAN_QUALIFIER)
+    sub = ci.subfamily
+    if sub.startswith(_CLEAN_PREFIX):
+        sub = "distorted " + sub.removeprefix(_CLEAN_PREFIX)
+    if (name, sub) == (ci.name, ci.subfamily):
+        return ci
+    return ci.model_copy(update={"name": name, "subfamily": sub})
+
+
 def notation_of(pm: pretty_midi.PrettyMIDI, track: int) -> dict[str, Any] | None:
     """The NotationInfo fields of one instrument of the (transformed) span, None for an empty one."""
     if track >= len(pm.instruments):

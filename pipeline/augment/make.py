@@ -6,9 +6,10 @@ otherwise the clip's own audio is processed (pitch shift, time stretch, FX). The
 result is always brought to the source clip's loudness under the mix ceiling.
 Timbre adjectives are measured on that final audio (what the WAV holds, after FX);
 a chain with an effect that distorts (fx.EFFECTS) or a stem of a patch distorted by
-design is never called 'clean'. A variant whose processing leaves it near-silent
-(below clip.silence_lufs at its source clip's level, or after the final limiter;
-a re-render below mix.silence_lufs) is dropped with the reason, never written.
+design is never called 'clean', nor is an instrument played through such a chain.
+A variant whose processing leaves it near-silent (below clip.silence_lufs at its
+source clip's level, or after the final limiter; a re-render below mix.silence_lufs)
+is dropped with the reason, never written.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pipeline.augment.labels import (
     notation_of,
     renotate,
     repatch,
+    through_distortion,
     transpose_key,
 )
 from pipeline.augment.midi_ops import OutOfRangeSkip, scale_tempo, transpose
@@ -314,6 +316,7 @@ def _labelled(job: ItemJob, work: _Work, meta: dict[str, Any], key: str) -> Vari
     d, p = plan.draw, cfg.augment
     patches = dict(d.patches)
     notation = meta.get("notation") or {}
+    chain_distorts = distorts(d.chain)
     instruments = []
     for ci in clip.instruments:
         if ci.track_id in notation:
@@ -323,10 +326,12 @@ def _labelled(job: ItemJob, work: _Work, meta: dict[str, Any], key: str) -> Vari
             ci = ci.model_copy(update={"notation": ci.notation.model_copy(update={"pitch_register": None})})
         if ci.track_id in patches:
             ci = repatch(ci, patches[ci.track_id], cfg.render)
+        if chain_distorts:  # a clean guitar through distortion is called clean no more
+            ci = through_distortion(ci)
         instruments.append(ci)
     features = meta["timbre_features"]
     # A distorting effect in the chain, or a stem of a patch distorted by design: never 'clean'.
-    distorted = distorts(d.chain) or (clip.kind == "stem" and distorted_by_design(instruments[0], cfg.render))
+    distorted = chain_distorts or (clip.kind == "stem" and distorted_by_design(instruments[0], cfg.render))
     sr = clip.sample_rate
     keeps_character = {t.axis for t in work.transforms} <= {"key"}
     fields = clip.model_dump(exclude={"id", "schema_version", "audio", "sidecar", "midi", "fx"})
