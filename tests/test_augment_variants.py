@@ -59,6 +59,8 @@ def test_transposed_variant_sounds_in_its_new_key(chords, semitones, label):
     pm = pretty_midi.PrettyMIDI(str(root / v.midi))  # the variant's own notes, key signature moved too
     assert pm.key_signature_changes[0].key_number == semitones % 12
     assert v.id == f"{clip.id}/k{semitones:+d}" and v.split == clip.split and v.bpm == clip.bpm
+    ev = v.key_evidence  # the evidence moved with the notes: it names the variant's key, not the source's
+    assert ev.notes == ev.signature == ev.audio == label and v.tempo_evidence == clip.tempo_evidence
 
 
 def test_pitch_shifted_audio_variant_is_labelled_with_its_key(chords):
@@ -78,6 +80,8 @@ def test_tempo_variant_onsets_fall_on_the_new_beat(click, methods, tolerance_s):
     latency = source[0]  # the woodblock's attack, the same at any tempo
     v = _make(root, clip, Draw(bpm=96.0), methods=methods).variant
     assert v is not None and v.bpm == 96.0 and v.bars == clip.bars
+    tempo = v.tempo_evidence  # at the variant's tempo, as its own MIDI states it
+    assert tempo.notated_bpm == tempo.min_bpm == tempo.max_bpm == tempo.felt_bpm == 96.0 and tempo.steady
     assert v.seconds_total == pytest.approx(clip.seconds_total * 120 / 96, abs=1e-4)
     y, _ = _read(root, v.audio)
     assert len(y) == round(v.seconds_total * sr)

@@ -34,9 +34,11 @@ from pipeline.augment.dataset import item_base
 from pipeline.augment.fx import apply_chain, distorts, fx_labels
 from pipeline.augment.labels import (
     distorted_by_design,
+    moved_key_evidence,
     notation_of,
     renotate,
     repatch,
+    scaled_tempo_evidence,
     through_distortion,
     transpose_key,
 )
@@ -348,6 +350,10 @@ def _labelled(job: ItemJob, work: _Work, meta: dict[str, Any], key: str) -> Vari
         energy=clip.energy if keeps_character else None,
         acousticness=clip.acousticness if keeps_character else None,
     )
+    if d.semitones is not None:
+        fields["key_evidence"] = moved_key_evidence(clip.key_evidence, d.semitones)
+    if d.bpm is not None:
+        fields["tempo_evidence"] = scaled_tempo_evidence(clip.tempo_evidence, work.ratio)
     return Variant(
         id=plan.variant_id, audio=clip.audio, sidecar=clip.sidecar, midi=clip.midi,
         fx=fx_labels(list(d.chain), p.fx.wet_dry_labels), source_clip=clip.id, suffix=plan.suffix,
