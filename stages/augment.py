@@ -1,9 +1,11 @@
 """Stage `augment`: key, BPM, FX and timbre variants of every clip, prompted, as the training dataset.
 
 Reads params `run.seed`, `augment`, `prompts`, `render`, `mix`, `tag.timbre`,
-`clip.window_s` and the clip and prompts manifests; writes data/augment/
-{manifest,failures}.jsonl, dataset/ (WAV + JSON sidecars per split and song),
-coverage/*.csv (DVC plots), shards/ (WebDataset tars when enabled) and summary.json.
+`clip.window_s`, `clip.silence_lufs` and the clip and prompts manifests; writes
+data/augment/{manifest,failures}.jsonl (a variant left near-silent is dropped:
+in failures.jsonl with its reason, counted in the summary), dataset/ (WAV + JSON
+sidecars per split and song), coverage/*.csv (DVC plots), shards/ (WebDataset
+tars when enabled) and summary.json.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def augment(params: Params, out: StageDir) -> StageResult:
     clips = list(read_manifest(StageDir("clip", root).manifest, Clip))
     prompts = {q.id: q for q in read_manifest(StageDir("prompts", root).manifest, Prompt)}
     cfg = AugmentConfig(root, out.out("dataset"), root / p.cache_dir, p, params.render, params.mix, thresholds,
-                        params.run.seed)  # fmt: skip
+                        params.run.seed, params.clip.silence_lufs)  # fmt: skip
 
     phrases = clip_phrases(root, clips)
     plans = [q for c in clips for q in plan_clip(c, p, params.render, params.run.seed, params.clip.window_s,
@@ -52,6 +54,8 @@ def augment(params: Params, out: StageDir) -> StageResult:
     failures = [Failure(id=o.item_id, stage="augment", reason=o.error or "") for o in outcomes if not o.ok]
     results: list[ItemResult] = [o.value for o in outcomes if o.value is not None]
     made = [r.variant for r in results if r.variant is not None]
+    dropped = [(o.item_id, o.value.dropped) for o in outcomes if o.value is not None and o.value.dropped]
+    failures += [Failure(id=item_id, stage="augment", reason=f"dropped: {why}") for item_id, why in dropped]
 
     backend = open_backend(params.prompts) if any(v.method != "identity" for v in made) else None
     try:
@@ -89,6 +93,8 @@ def augment(params: Params, out: StageDir) -> StageResult:
         "planned": len(plans),
         "capped_by_phrase": capped,
         "skipped_out_of_range": sum(r.skipped is not None for r in results),
+        "dropped": len(dropped),
+        "dropped_reasons": dict(sorted(Counter(why.split(":")[0] for _, why in dropped).items())),
         "cache_hits": sum(r.cached for r in results if r.variant is not None and r.variant.method != "identity"),
         "rendered_parts": sum(r.rendered_parts for r in results),
         "hours": round(sum(v.seconds_total for v in items) / 3600, 4),

@@ -68,16 +68,22 @@ def make_clip(
     stem: int | None = None,
     song: str = SONG,
     midi_name: str | None = None,
+    second_half_bpm: float | None = None,
 ) -> Clip:
     """Write the clip's MIDI span and audio under `root` and return its record.
 
     `stem`: the clip is the solo stem of that track (sharing the span file, as the clip stage does).
+    `second_half_bpm`: the tempo changes to this half-way through the bars; the clip then states no
+    BPM (as the clip stage withholds it) and its tempo evidence holds the span's weighted BPM.
     """
     midi_rel = f"data/clip/midi/{song}/{midi_name or f'c{n:03d}'}.mid"
     midi_path = root / midi_rel
     if not midi_path.exists():
         midi_path.parent.mkdir(parents=True, exist_ok=True)
-        midi_path.write_bytes(midi_bytes(tracks, tempos=[(0, round(60e6 / bpm))], ppq=PPQ, key=mido_key))
+        tempos = [(0, round(60e6 / bpm))]
+        if second_half_bpm is not None:
+            tempos.append((bars // 2 * 4 * PPQ, round(60e6 / second_half_bpm)))
+        midi_path.write_bytes(midi_bytes(tracks, tempos=tempos, ppq=PPQ, key=mido_key))
     pm = pretty_midi.PrettyMIDI(str(midi_path))
     instruments = []
     for i, spec in enumerate(tracks):
@@ -94,7 +100,15 @@ def make_clip(
                 alternatives=_alternatives(spec.program, is_drum, spec.name), notation=NotationInfo(**fields),
             )
         )  # fmt: skip
-    seconds = bars * 4 * 60.0 / bpm
+    seconds = pm.tick_to_time(bars * 4 * PPQ)
+    tempo = evidence(key, bpm, "4/4")
+    if second_half_bpm is not None:
+        slow, fast = sorted((bpm, second_half_bpm))
+        tempo["tempo_evidence"] = tempo["tempo_evidence"].model_copy(update={
+            "notated_bpm": round(float(bars * 4 * 60.0 / seconds), 3), "min_bpm": slow, "max_bpm": fast,
+            "felt_bpm": round(float(bars * 4 * 60.0 / seconds), 3), "steady": False,
+            "withheld": f"tempo varies {slow:g}-{fast:g} BPM inside the clip",
+        })  # fmt: skip
     sr = PARAMS.render.sample_rate
     stems = render_parts(pm, [Part(ci, ci.patch) for ci in instruments], PARAMS.render, round(seconds * sr))
     x = stems[0] if stem is not None else mix_parts(stems, sr, PARAMS.mix)
@@ -109,10 +123,12 @@ def make_clip(
         split=split, audio=audio_rel, sidecar=audio_rel.replace(".wav", ".json"), midi=midi_rel, section=0,
         section_source="midi", bar_start=n * bars, bars=bars, padded_s=0.0, loopable=True,
         seconds_start=n * seconds, seconds_total=round(seconds, 6), sample_rate=sr, loudness_lufs=round(loudness, 3),
-        instruments=instruments, key=key, bpm=bpm, time_signature="4/4", genre_tags=["pop"],
+        instruments=instruments, key=key, bpm=None if second_half_bpm is not None else bpm, time_signature="4/4",
+        genre_tags=["pop"],
         timbre=timbre_adjectives(features, TimbreThresholds(), False), timbre_features=features, energy=0.5,
-        acousticness=0.5, label_sources={"key": "notes+audio" if key else "none", "bpm": "midi"},
-        **evidence(key, bpm, "4/4"),
+        acousticness=0.5, label_sources={"key": "notes+audio" if key else "none",
+                                         "bpm": "none" if second_half_bpm is not None else "midi"},
+        **tempo,
     )  # fmt: skip
 
 
@@ -120,9 +136,11 @@ def config(root: Path, cache: Path | None = None, **augment: object) -> AugmentC
     """The run-wide settings with default params (augment fields overridden)."""
     p = PARAMS.augment.model_copy(update=augment)
     return AugmentConfig(root.resolve(), root.resolve() / "data/augment/dataset", cache or root / "cache", p,
-                         PARAMS.render, PARAMS.mix, TimbreThresholds(), PARAMS.run.seed)  # fmt: skip
+                         PARAMS.render, PARAMS.mix, TimbreThresholds(), PARAMS.run.seed,
+                         PARAMS.clip.silence_lufs)  # fmt: skip
 
 
 def prompt_for(clip: Clip) -> Prompt:
-    return Prompt(id=clip.id, prompt=f"{clip.key or 'atonal'} clip at {clip.bpm:g} BPM", style="tags",
+    tempo = f"{clip.bpm:g} BPM" if clip.bpm is not None else "a varying tempo"
+    return Prompt(id=clip.id, prompt=f"{clip.key or 'atonal'} clip at {tempo}", style="tags",
                   backend="template", requested_backend="template", model=None, attempts=0, fallback=False)  # fmt: skip

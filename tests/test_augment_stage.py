@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.io.manifest import read_manifest, write_manifest
 from pipeline.records import Failure, Variant
-from tests.augment_factory import make_clip, progression, prompt_for
+from tests.augment_factory import PARAMS, clicks, make_clip, progression, prompt_for
 
 AXES = {"key", "bpm", "fx", "timbre"}
 
@@ -120,6 +120,26 @@ def test_a_bad_clip_is_a_failure_not_a_stop(project):
     assert any("clip audio missing" in f.reason for f in failures)
     items = list(read_manifest(project.out("augment").manifest, Variant))
     assert {v.source_clip for v in items} == {clips[0].id, clips[1].id, clips[3].id}
+
+
+def test_a_near_silent_variant_is_dropped_with_its_reason(project):
+    """The only effect a low-pass at 20 Hz: a woodblock loop comes out near-silent, and is dropped."""
+    clip = make_clip(project.root, clicks(), bars=4, key=None, mido_key=None)
+    write_manifest(project.root / "data/clip/manifest.jsonl", [clip])
+    write_manifest(project.root / "data/prompts/manifest.jsonl", [prompt_for(clip)])
+    effects = {name: {"enabled": name == "lowpass"} for name in PARAMS.augment.fx.effects}
+    effects["lowpass"]["levels"] = {"medium": {"cutoff_frequency_hz": 20.0}}
+    project.params(augment={"bpm": {"enabled": False}, "timbre": {"enabled": False},
+                            "fx": {"effects": effects}})  # fmt: skip
+    assert project.run("augment") == 0
+    failures = list(read_manifest(project.out("augment").failures, Failure))
+    assert [f.id for f in failures] == [f"{clip.id}/fx-lowpass"]
+    assert failures[0].reason.startswith("dropped: near-silent:") and "clip.silence_lufs -40" in failures[0].reason
+    summary = json.loads(project.out("augment").summary.read_text())
+    assert summary["dropped"] == 1 and summary["dropped_reasons"] == {"near-silent": 1}
+    items = list(read_manifest(project.out("augment").manifest, Variant))
+    assert [v.id for v in items] == [f"{clip.id}/orig"]  # the clip itself stays; nothing of the variant
+    assert not list((project.root / "data/augment/dataset").rglob("*fx-lowpass*"))
 
 
 def test_bad_augment_params_stop_before_any_work(project):

@@ -4,16 +4,28 @@ config checks, and the seeded per-clip plans with their caps."""
 from __future__ import annotations
 
 import io
+from collections import Counter
 
 import numpy as np
 import pretty_midi
 import pytest
 
-from pipeline.augment.fx import FxStep, apply_chain, check_effects, fx_labels, fx_vocabulary, ping_pong
+from pipeline.augment.coverage import coverage
+from pipeline.augment.fx import (
+    EFFECTS,
+    FxStep,
+    apply_chain,
+    check_effects,
+    distorts,
+    fx_labels,
+    fx_vocabulary,
+    ping_pong,
+)
 from pipeline.augment.labels import transpose_key
 from pipeline.augment.midi_ops import OutOfRangeSkip, scale_tempo, transpose, transpose_key_number
-from pipeline.augment.spec import Draw, Plan, bpm_targets, cap_by_phrase, plan_clip
+from pipeline.augment.spec import Draw, Plan, bpm_targets, cap_by_phrase, plan_clip, source_bpm
 from pipeline.params import ConfigError, ParamsError, parse_params
+from pipeline.records import Variant
 from tests.augment_factory import PARAMS
 from tests.clip_factory import make_clip
 from tests.midi_factory import TrackSpec, band, midi_bytes
@@ -142,3 +154,55 @@ def test_cap_by_phrase_keeps_each_clips_first_plans():
     assert dropped == 3 and [(q.clip_id, q.index) for q in kept] == [(a.id, 0), (a.id, 1), (b.id, 0)]
     kept, dropped = cap_by_phrase(plans, {a.id: "p", b.id: "q"}, 3)
     assert dropped == 0
+
+
+def _every_axis_often():
+    """Params under which every usable axis leads three variants and joins every other one."""
+    a = PARAMS.augment
+    return {name: getattr(a, name).model_copy(update={"variants_per_clip": 3, "probability": 1.0})
+            for name in ("key", "bpm", "fx", "timbre")}  # fmt: skip
+
+
+def test_a_clip_without_a_key_gets_no_key_variants():
+    axes = _every_axis_often()
+    tonal = _plans(_alt_clip(bpm=100.0, seconds_total=9.6), max_variants_per_clip=20, **axes)
+    assert any(q.draw.semitones is not None for q in tonal)  # the same params move a stated key
+    drums = _alt_clip(programs=((0, True),), key=None, bpm=100.0, seconds_total=9.6)
+    plans = _plans(drums, max_variants_per_clip=20, **axes)
+    assert plans and all(q.draw.semitones is None and "key" not in q.draw.axes for q in plans)
+    assert not any(q.suffix.startswith("k") for q in plans)
+
+
+def test_a_clip_whose_tempo_varies_is_no_bpm_variant_source():
+    axes = _every_axis_often()
+    steady = _alt_clip(bpm=100.0, seconds_total=9.6)
+    assert bpm_targets(steady, PARAMS.augment, 20.0)
+    assert any(q.draw.bpm is not None for q in _plans(steady, max_variants_per_clip=20, **axes))
+    varying = _alt_clip(bpm=None, seconds_total=9.6)
+    assert varying.bpm is None and not varying.tempo_evidence.steady
+    assert bpm_targets(varying, PARAMS.augment, 20.0) == []
+    plans = _plans(varying, max_variants_per_clip=20, **axes)
+    assert plans and all(q.draw.bpm is None for q in plans)
+    # Its other variants still process at a real tempo (the MIDI's), recorded in no BPM transform.
+    assert source_bpm(varying) == varying.tempo_evidence.notated_bpm
+    assert all(t.axis != "bpm" for q in plans for t in q.transforms(1, source_bpm(varying), "fold"))
+
+
+def test_coverage_counts_a_withheld_bpm_as_none():
+    base = make_clip(bpm=None)
+    items = [
+        Variant(**v.model_dump(exclude={"id"}), id=f"{v.id}/orig", source_clip=v.id, suffix="orig",
+                method="identity", transforms=[], phrase="p", cache_key=None)
+        for v in (base, make_clip(n=1, bpm=123.0))
+    ]  # fmt: skip
+    assert coverage(items)["bpm"] == Counter({"none": 1, "120-129": 1})
+
+
+def test_distortion_and_bitcrush_are_the_effects_that_distort():
+    assert set(EFFECTS) == set(PARAMS.augment.fx.effects)  # every configured effect is in the one table
+    assert {name for name, e in EFFECTS.items() if e.distorts} == {"distortion", "bitcrush"}
+    steps = {name: FxStep(name, level, args) for name, e in PARAMS.augment.fx.effects.items()
+             for level, args in e.levels.items()}  # fmt: skip
+    assert distorts([steps["reverb"], steps["bitcrush"]]) and distorts([steps["distortion"]])
+    assert not distorts([steps[n] for n in steps if n not in ("distortion", "bitcrush")])
+    assert not distorts([])

@@ -13,12 +13,14 @@ from pipeline.analysis.key import audio_key
 from pipeline.augment.fx import FxStep
 from pipeline.augment.make import ItemJob, ItemResult, make_item
 from pipeline.augment.spec import Draw, Plan
+from pipeline.parallel import ItemError
 from tests.audio_checks import onsets
 from tests.augment_factory import PARAMS, clicks, config, make_clip, progression
 
 MIDI = {"key": "midi", "bpm": "midi"}
 AUDIO = {"key": "audio", "bpm": "audio"}
 REVERB_HIGH = FxStep("reverb", "high", PARAMS.augment.fx.effects["reverb"].levels["high"])
+DELAY_HIGH = FxStep("delay", "high", PARAMS.augment.fx.effects["delay"].levels["high"])
 DISTORTION_LOW = FxStep("distortion", "low", PARAMS.augment.fx.effects["distortion"].levels["low"])
 
 
@@ -57,6 +59,8 @@ def test_transposed_variant_sounds_in_its_new_key(chords, semitones, label):
     pm = pretty_midi.PrettyMIDI(str(root / v.midi))  # the variant's own notes, key signature moved too
     assert pm.key_signature_changes[0].key_number == semitones % 12
     assert v.id == f"{clip.id}/k{semitones:+d}" and v.split == clip.split and v.bpm == clip.bpm
+    ev = v.key_evidence  # the evidence moved with the notes: it names the variant's key, not the source's
+    assert ev.notes == ev.signature == ev.audio == label and v.tempo_evidence == clip.tempo_evidence
 
 
 def test_pitch_shifted_audio_variant_is_labelled_with_its_key(chords):
@@ -76,6 +80,8 @@ def test_tempo_variant_onsets_fall_on_the_new_beat(click, methods, tolerance_s):
     latency = source[0]  # the woodblock's attack, the same at any tempo
     v = _make(root, clip, Draw(bpm=96.0), methods=methods).variant
     assert v is not None and v.bpm == 96.0 and v.bars == clip.bars
+    tempo = v.tempo_evidence  # at the variant's tempo, as its own MIDI states it
+    assert tempo.notated_bpm == tempo.min_bpm == tempo.max_bpm == tempo.felt_bpm == 96.0 and tempo.steady
     assert v.seconds_total == pytest.approx(clip.seconds_total * 120 / 96, abs=1e-4)
     y, _ = _read(root, v.audio)
     assert len(y) == round(v.seconds_total * sr)
@@ -161,3 +167,17 @@ def test_out_of_range_transposition_is_skipped_when_asked(tmp_path):
     assert folded is not None
     pm = pretty_midi.PrettyMIDI(str(tmp_path / folded.midi))
     assert min(n.pitch for n in pm.instruments[1].notes) >= PARAMS.augment.key.ranges["Bass"][0]
+
+
+def test_a_clip_whose_tempo_varies_keeps_no_bpm_in_its_variants_and_takes_tempo_synced_fx(tmp_path):
+    clip = make_clip(tmp_path, progression(bars=4), bars=4, second_half_bpm=90.0)
+    assert clip.bpm is None and 90 < clip.tempo_evidence.notated_bpm < 120
+    delayed = _make(tmp_path, clip, Draw(chain=(DELAY_HIGH,))).variant  # tempo-synced: needs a real tempo
+    assert delayed is not None and delayed.bpm is None and delayed.fx == ["High Delay", "Wet"]
+    moved = _make(tmp_path, clip, Draw(semitones=2))
+    assert moved.variant is not None and moved.variant.bpm is None and moved.variant.key == "D major"
+    x, _ = sf.read(str(tmp_path / clip.audio), dtype="float32", always_2d=True)
+    y, _ = sf.read(str(tmp_path / delayed.audio), dtype="float32", always_2d=True)
+    assert y.shape == x.shape and np.sqrt(np.mean((y - x) ** 2)) > 0.01
+    with pytest.raises(ItemError, match="states no BPM"):
+        _make(tmp_path, clip, Draw(bpm=100.0))

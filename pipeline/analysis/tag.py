@@ -52,7 +52,8 @@ def timbre_values(x: np.ndarray, sr: int) -> dict[str, float]:
 
 
 def timbre_adjectives(features: Mapping[str, float], thresholds: TimbreThresholds, distorted: bool) -> list[str]:
-    """Adjectives the features support; a patch distorted by design is never "clean" (the grit measure can miss it)."""
+    """Adjectives the features support; a sound known to be distorted (`distorted`: a patch distorted by design,
+    a distorting effect in an augment FX chain) is never "clean" (the grit measure can miss a mild drive)."""
     tags = list(timbre_tags(TimbreFeatures(**features), thresholds))
     if distorted and "clean" in tags:
         tags.remove("clean")

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.io.atomic import write_bytes, write_json
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def digest(obj: Any) -> str:

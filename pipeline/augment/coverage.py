@@ -19,7 +19,7 @@ BPM_BIN = 10
 FACETS: dict[str, str] = {
     "family": "instrument families (one count per instrument per item)",
     "key": "keys",
-    "bpm": f"BPM in {BPM_BIN}-BPM bins",
+    "bpm": f"BPM in {BPM_BIN}-BPM bins ('none' for items that state no BPM: the tempo varies)",
     "fx": "FX labels ('none' for items without any)",
     "timbre": "timbre tags",
     "notation": "notation terms (role, speed, density, contour, register)",
@@ -27,7 +27,9 @@ FACETS: dict[str, str] = {
 }
 
 
-def _bpm_bin(bpm: float) -> str:
+def _bpm_bin(bpm: float | None) -> str:
+    if bpm is None:
+        return "none"
     lo = int(bpm // BPM_BIN * BPM_BIN)
     return f"{lo:03d}-{lo + BPM_BIN - 1:03d}"
 

@@ -5,6 +5,8 @@ variant's transforms and applied in signal-chain order (drive, then colour, then
 modulation, then time-based effects). Labels follow Foundation-1's vocabulary:
 graded effects state their level ('High Reverb'), the others their name
 ('Ping Pong Delay'); with `wet_dry_labels` a variant is also 'Wet' or 'Dry'.
+EFFECTS is the one table of what each effect is called and whether it distorts
+(a distorting chain's output is never called 'clean', whatever the grit measure reads).
 """
 
 from __future__ import annotations
@@ -16,18 +18,30 @@ import numpy as np
 
 from pipeline.params import FX_EFFECT_ARGS, ConfigError, FxAxisParams
 
+
+@dataclass(frozen=True)
+class Effect:
+    """What the pipeline knows about one effect: its label and what it does to the sound."""
+
+    label: str  # graded effects state their level before it ('High Reverb')
+    graded: bool
+    distorts: bool = False  # adds distortion: what passes through it is never called 'clean'
+
+
 # Signal-chain order: distortion and bit reduction first, filters, modulation, then echoes and the room.
-EFFECT_ORDER: tuple[str, ...] = (
-    "distortion", "bitcrush", "lowpass", "chorus", "phaser", "delay", "ping_pong_delay", "reverb",
-)  # fmt: skip
-GRADED: dict[str, str] = {"reverb": "Reverb", "delay": "Delay", "distortion": "Distortion"}
-UNGRADED: dict[str, str] = {
-    "ping_pong_delay": "Ping Pong Delay",
-    "phaser": "Phaser",
-    "chorus": "Chorus",
-    "bitcrush": "Bitcrushed",
-    "lowpass": "Low-pass Filter",
+EFFECTS: dict[str, Effect] = {
+    "distortion": Effect("Distortion", graded=True, distorts=True),
+    "bitcrush": Effect("Bitcrushed", graded=False, distorts=True),
+    "lowpass": Effect("Low-pass Filter", graded=False),
+    "chorus": Effect("Chorus", graded=False),
+    "phaser": Effect("Phaser", graded=False),
+    "delay": Effect("Delay", graded=True),
+    "ping_pong_delay": Effect("Ping Pong Delay", graded=False),
+    "reverb": Effect("Reverb", graded=True),
 }
+EFFECT_ORDER: tuple[str, ...] = tuple(EFFECTS)
+GRADED: dict[str, str] = {n: e.label for n, e in EFFECTS.items() if e.graded}
+UNGRADED: dict[str, str] = {n: e.label for n, e in EFFECTS.items() if not e.graded}
 WET, DRY = "Wet", "Dry"
 _PING_PONG_FLOOR = 1e-3  # echoes quieter than this (-60 dB) are not rendered
 
@@ -45,9 +59,8 @@ class FxStep:
     args: Mapping[str, float]
 
     def label(self) -> str:
-        if self.effect in GRADED:
-            return f"{self.level.capitalize()} {GRADED[self.effect]}"
-        return UNGRADED[self.effect]
+        effect = EFFECTS[self.effect]
+        return f"{self.level.capitalize()} {effect.label}" if effect.graded else effect.label
 
     def to_dict(self) -> dict[str, object]:
         return {"effect": self.effect, "level": self.level, "args": dict(sorted(self.args.items()))}
@@ -55,6 +68,11 @@ class FxStep:
     @staticmethod
     def from_dict(d: Mapping[str, object]) -> FxStep:
         return FxStep(str(d["effect"]), str(d["level"]), dict(d["args"]))  # type: ignore[arg-type]
+
+
+def distorts(chain: Sequence[FxStep]) -> bool:
+    """Whether any effect of the chain adds distortion (EFFECTS' `distorts`): its output is never 'clean'."""
+    return any(EFFECTS[step.effect].distorts for step in chain)
 
 
 def fx_labels(chain: Sequence[FxStep], wet_dry: bool) -> list[str]:

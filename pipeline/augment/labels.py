@@ -1,6 +1,7 @@
 """Labels of a variant, recomputed from what was done to it: key, instruments and patches, notation, timbre.
 
 Key and tempo follow exactly from the transform (MIDI truth moved by a known
+amount), and so do their evidence records (each estimate moved by the same
 amount); notation is described again from the transformed notes; timbre is measured
 on the variant's own audio; FX labels come from the chain (pipeline/augment/fx.py).
 """
@@ -17,7 +18,7 @@ from pipeline.analysis.tag import DISTORTED_GM_PRESETS, notation_info
 from pipeline.midi.gm import family, instrument_name, subfamily
 from pipeline.midi.keys import NOTE_NAMES, tonic_pc
 from pipeline.params import RenderParams
-from pipeline.records import ClipInstrument, NotationInfo
+from pipeline.records import ClipInstrument, KeyEvidence, NotationInfo, TempoEvidence
 
 
 def transpose_key(key: str | None, semitones: int) -> str | None:
@@ -26,6 +27,20 @@ def transpose_key(key: str | None, semitones: int) -> str | None:
         return None
     tonic, scale = key.split(" ")
     return f"{NOTE_NAMES[(tonic_pc(tonic) + semitones) % 12]} {scale}"
+
+
+def moved_key_evidence(ev: KeyEvidence, semitones: int) -> KeyEvidence:
+    """The source clip's key estimates moved by the transposition, as its key label is."""
+    return ev.model_copy(update={f: transpose_key(getattr(ev, f), semitones) for f in ("notes", "signature", "audio")})
+
+
+def scaled_tempo_evidence(ev: TempoEvidence, ratio: float) -> TempoEvidence:
+    """The source clip's tempo evidence at the variant's tempo: every tempo times `ratio` (new / old)."""
+    return ev.model_copy(update={
+        "notated_bpm": round(ev.notated_bpm * ratio, 3), "min_bpm": round(ev.min_bpm * ratio, 3),
+        "max_bpm": round(ev.max_bpm * ratio, 3), "felt_bpm": round(ev.felt_bpm * ratio, 3),
+        "audio_bpm": {name: round(bpm * ratio, 3) for name, bpm in ev.audio_bpm.items()},
+    })  # fmt: skip
 
 
 def sounding_program(ci: ClipInstrument, patch: str, render: RenderParams) -> int:
@@ -59,6 +74,26 @@ def distorted_by_design(ci: ClipInstrument, render: RenderParams) -> bool:
     if spec is None or spec.backend != "soundfont" or ci.is_drum or spec.bank not in (None, 0):
         return False
     return (spec.preset if spec.preset is not None else ci.program) in DISTORTED_GM_PRESETS
+
+
+_CLEAN_QUALIFIER = " (clean)"  # GM 27 'Electric Guitar (clean)'
+_CLEAN_PREFIX = "clean "  # GM subfamily 'clean electric guitar' (GM 26-28)
+
+
+def through_distortion(ci: ClipInstrument) -> ClipInstrument:
+    """The instrument as a distorting effect leaves it: no longer named clean.
+
+    GM's 'Electric Guitar (clean)' becomes 'Electric Guitar' and its subfamily 'clean electric
+    guitar' the one GM gives overdriven and distortion guitars, 'distorted electric guitar'
+    (the program, what the synth played, stays). Other instruments are returned as they are.
+    """
+    name = ci.name.removesuffix(_CLEAN_QUALIFIER)
+    sub = ci.subfamily
+    if sub.startswith(_CLEAN_PREFIX):
+        sub = "distorted " + sub.removeprefix(_CLEAN_PREFIX)
+    if (name, sub) == (ci.name, ci.subfamily):
+        return ci
+    return ci.model_copy(update={"name": name, "subfamily": sub})
 
 
 def notation_of(pm: pretty_midi.PrettyMIDI, track: int) -> dict[str, Any] | None:

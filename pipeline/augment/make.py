@@ -4,6 +4,12 @@ A variant is looked up in the content-addressed cache first; only a miss renders
 Note-level transforms (key, tempo, patches) re-render the clip's MIDI span;
 otherwise the clip's own audio is processed (pitch shift, time stretch, FX). The
 result is always brought to the source clip's loudness under the mix ceiling.
+Timbre adjectives are measured on that final audio (what the WAV holds, after FX);
+a chain with an effect that distorts (fx.EFFECTS) or a stem of a patch distorted by
+design is never called 'clean', nor is an instrument played through such a chain.
+A variant whose processing leaves it near-silent (below clip.silence_lufs at its
+source clip's level, or after the final limiter; a re-render below mix.silence_lufs)
+is dropped with the reason, never written.
 """
 
 from __future__ import annotations
@@ -21,20 +27,24 @@ import soundfile as sf
 
 from pipeline.analysis.tag import timbre_adjectives, timbre_values
 from pipeline.analysis.timbre import TimbreThresholds
+from pipeline.audio.loudness import integrated_lufs
 from pipeline.augment.audio_ops import pitch_shift, stereo, time_stretch
 from pipeline.augment.cache import CACHE_VERSION, CacheEntry, VariantCache, digest, file_sha256
 from pipeline.augment.dataset import item_base
-from pipeline.augment.fx import apply_chain, fx_labels
+from pipeline.augment.fx import apply_chain, distorts, fx_labels
 from pipeline.augment.labels import (
     distorted_by_design,
+    moved_key_evidence,
     notation_of,
     renotate,
     repatch,
+    scaled_tempo_evidence,
+    through_distortion,
     transpose_key,
 )
 from pipeline.augment.midi_ops import OutOfRangeSkip, scale_tempo, transpose
 from pipeline.augment.rerender import Part, finish, mix_parts, render_parts
-from pipeline.augment.spec import ORIGINAL, Plan
+from pipeline.augment.spec import ORIGINAL, Plan, source_bpm
 from pipeline.midi.load import parse_midi
 from pipeline.midi.write import instruments_to_midi
 from pipeline.parallel import ItemError
@@ -56,6 +66,7 @@ class AugmentConfig:
     mix: MixParams
     thresholds: TimbreThresholds
     seed: int
+    silence_lufs: float  # clip.silence_lufs: a variant at most this loud is near-silent and dropped
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,11 @@ class ItemResult:
     cached: bool = False
     rendered_parts: int = 0  # instruments synthesised for this item (0 on a cache hit)
     skipped: str | None = None  # a planned variant the out_of_range policy skipped
+    dropped: str | None = None  # why a made variant was left out (near-silent)
+
+
+class NearSilent(Exception):
+    """The variant's audio is near-silent: it is dropped (the message says how quiet)."""
 
 
 def clip_phrases(root: Path, clips: Sequence[Clip]) -> dict[str, str]:
@@ -116,6 +132,8 @@ def make_item(job: ItemJob) -> ItemResult:
         return _variant(job)
     except OutOfRangeSkip as skip:
         return ItemResult(None, skipped=str(skip))
+    except NearSilent as quiet:
+        return ItemResult(None, dropped=str(quiet))
 
 
 def _original(job: ItemJob) -> Variant:
@@ -146,13 +164,15 @@ def _prepare(job: ItemJob) -> _Work:
     clip, cfg, plan = job.clip, job.config, job.plan
     assert plan is not None
     p = cfg.augment
-    transforms = plan.transforms(cfg.seed, clip.bpm, p.key.out_of_range)
+    d = plan.draw
+    if d.bpm is not None and clip.bpm is None:
+        raise ItemError(f"a BPM variant of a clip that states no BPM ({clip.tempo_evidence.withheld})")
+    transforms = plan.transforms(cfg.seed, source_bpm(clip), p.key.out_of_range)
     names = {t.name for t in transforms}
     note_level = bool(names & {"transpose_midi", "tempo_midi", "repatch_midi"})
     midi_path = cfg.root / clip.midi
     if note_level and not midi_path.is_file():
         raise ItemError(f"MIDI span missing for a note-level variant: {clip.midi}")
-    d = plan.draw
     pm, report = None, {"folded": 0, "dropped": 0}
     if midi_path.is_file() and (d.semitones is not None or d.bpm is not None):
         pm = parse_midi(midi_path.read_bytes()).pm
@@ -161,10 +181,10 @@ def _prepare(job: ItemJob) -> _Work:
             r = transpose(pm, d.semitones, families, p.key.ranges, p.key.out_of_range)
             report = {"folded": r.folded, "dropped": r.dropped}
         if d.bpm is not None:
-            scale_tempo(pm, d.bpm / clip.bpm)
+            scale_tempo(pm, d.bpm / source_bpm(clip))
     elif note_level:
         pm = parse_midi(midi_path.read_bytes()).pm  # patches only: the notes as they are
-    ratio = d.bpm / clip.bpm if d.bpm is not None else 1.0
+    ratio = d.bpm / source_bpm(clip) if d.bpm is not None else 1.0
     return _Work(transforms, note_level, pm, ratio, report)
 
 
@@ -226,19 +246,27 @@ def _render(job: ItemJob, work: _Work) -> tuple[bytes, dict[str, Any], bytes | N
         if file_sr != sr:
             raise ItemError(f"clip audio is {file_sr} Hz, its record says {sr}")
         x = stereo(x)
+    level_in = integrated_lufs(x, sr)
+    if work.note_level:  # a re-render the mix stage would leave out as silent
+        _check_audible(level_in, "as re-rendered", cfg.mix.silence_lufs, "mix.silence_lufs")
     for t in work.transforms:
         if t.name == "pitch_shift_audio":
             x = pitch_shift(x, sr, int(t.kwargs["semitones"]))  # type: ignore[call-overload]
         elif t.name == "time_stretch_audio":
             x = time_stretch(x, sr, work.ratio, round(len(x) / work.ratio))
     if d.chain:
-        x = apply_chain(x, sr, d.chain, d.bpm if d.bpm is not None else clip.bpm)
+        x = apply_chain(x, sr, d.chain, d.bpm if d.bpm is not None else source_bpm(clip))
+    # The processing's gain (FX, pitch shift, stretch) applied to the source clip's level: how loud the
+    # variant is before the final normalisation would hide it.
+    level = clip.loudness_lufs + integrated_lufs(x, sr) - level_in
+    _check_audible(level, "after processing, at its source clip's level", cfg.silence_lufs)
     y, loudness = finish(x, sr, clip.loudness_lufs, cfg.mix)
     wav = _wav_bytes(y, sr)
     q, _ = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)  # measure what the file holds
     meta: dict[str, Any] = {
         "frames": len(y),
         "loudness_lufs": round(loudness, 3),
+        "level_lufs": round(level, 3),
         "timbre_features": timbre_values(q, sr),
         "rendered_parts": rendered,
         "transpose": work.report,
@@ -248,6 +276,11 @@ def _render(job: ItemJob, work: _Work) -> tuple[bytes, dict[str, Any], bytes | N
         meta["notation"] = {ci.track_id: notation_of(work.pm, ci.midi_track) for ci in clip.instruments}
         mid = instruments_to_midi(work.pm, work.pm.instruments)
     return wav, meta, mid
+
+
+def _check_audible(lufs: float, where: str, silence_lufs: float, param: str = "clip.silence_lufs") -> None:
+    if not lufs > silence_lufs:  # also -inf and NaN
+        raise NearSilent(f"near-silent: {lufs:.1f} LUFS {where} <= {param} {silence_lufs:g}")
 
 
 def _variant(job: ItemJob) -> ItemResult:
@@ -260,6 +293,9 @@ def _variant(job: ItemJob) -> ItemResult:
     cached = entry is not None
     if entry is None:
         entry = cache.put(key, *_render(job, work))
+    # Checked on the entry too: one cached under a lower clip.silence_lufs is held to today's.
+    _check_audible(float(entry.meta["level_lufs"]), "after processing, at its source clip's level", cfg.silence_lufs)
+    _check_audible(float(entry.meta["loudness_lufs"]), "after the final limiter", cfg.silence_lufs)
     base = item_base(cfg.dataset_dir, clip, plan.suffix, ORIGINAL)
     _copy(entry.wav, base.with_suffix(".wav"))
     midi_rel = clip.midi
@@ -282,6 +318,7 @@ def _labelled(job: ItemJob, work: _Work, meta: dict[str, Any], key: str) -> Vari
     d, p = plan.draw, cfg.augment
     patches = dict(d.patches)
     notation = meta.get("notation") or {}
+    chain_distorts = distorts(d.chain)
     instruments = []
     for ci in clip.instruments:
         if ci.track_id in notation:
@@ -291,9 +328,12 @@ def _labelled(job: ItemJob, work: _Work, meta: dict[str, Any], key: str) -> Vari
             ci = ci.model_copy(update={"notation": ci.notation.model_copy(update={"pitch_register": None})})
         if ci.track_id in patches:
             ci = repatch(ci, patches[ci.track_id], cfg.render)
+        if chain_distorts:  # a clean guitar through distortion is called clean no more
+            ci = through_distortion(ci)
         instruments.append(ci)
     features = meta["timbre_features"]
-    distorted = clip.kind == "stem" and distorted_by_design(instruments[0], cfg.render)
+    # A distorting effect in the chain, or a stem of a patch distorted by design: never 'clean'.
+    distorted = chain_distorts or (clip.kind == "stem" and distorted_by_design(instruments[0], cfg.render))
     sr = clip.sample_rate
     keeps_character = {t.axis for t in work.transforms} <= {"key"}
     fields = clip.model_dump(exclude={"id", "schema_version", "audio", "sidecar", "midi", "fx"})
@@ -310,6 +350,10 @@ def _labelled(job: ItemJob, work: _Work, meta: dict[str, Any], key: str) -> Vari
         energy=clip.energy if keeps_character else None,
         acousticness=clip.acousticness if keeps_character else None,
     )
+    if d.semitones is not None:
+        fields["key_evidence"] = moved_key_evidence(clip.key_evidence, d.semitones)
+    if d.bpm is not None:
+        fields["tempo_evidence"] = scaled_tempo_evidence(clip.tempo_evidence, work.ratio)
     return Variant(
         id=plan.variant_id, audio=clip.audio, sidecar=clip.sidecar, midi=clip.midi,
         fx=fx_labels(list(d.chain), p.fx.wet_dry_labels), source_clip=clip.id, suffix=plan.suffix,

@@ -6,7 +6,9 @@ variant stacking every axis. Draws come from a generator seeded by (run seed,
 'augment', clip id), so a clip's plan never depends on other clips, on worker
 count or on the order of the manifest. Then two caps apply: per clip
 (`max_variants_per_clip`, a seeded draw) and per phrase (`max_variants_per_phrase`,
-over all clips that play the same notes), which limits melodic overfitting.
+over all clips that play the same notes), which limits melodic overfitting. A clip
+that states no key (drums only, atonal, or its evidence disagrees) gets no key
+variants, and one that states no BPM (its tempo varies) no BPM variants.
 """
 
 from __future__ import annotations
@@ -100,9 +102,19 @@ class Plan:
         return out
 
 
+def source_bpm(clip: Clip) -> float:
+    """The tempo a clip's audio is processed at (tempo-synced delays, stretch ratios): its stated BPM,
+    else (withheld: the tempo varies inside the clip) the MIDI's duration-weighted quarter-note BPM."""
+    return clip.bpm if clip.bpm is not None else clip.tempo_evidence.notated_bpm
+
+
 def bpm_targets(clip: Clip, p: AugmentParams, window_s: float) -> list[float]:
-    """Targets a clip may take: a real but bounded change, and its bars still fit the window."""
+    """Targets a clip may take: a real but bounded change, and its bars still fit the window.
+
+    None for a clip that states no BPM (its tempo varies): no one new tempo would describe its variant."""
     b = p.bpm
+    if clip.bpm is None:
+        return []
     if b.targets:
         candidates = sorted(set(b.targets))
     else:
@@ -137,7 +149,7 @@ def plan_clip(clip: Clip, p: AugmentParams, render: RenderParams, seed: int, win
     timbre = timbre_candidates(clip, render) if p.timbre.enabled and has_midi else []
     effects = sorted(n for n, e in p.fx.effects.items() if e.enabled)
     usable = {
-        "key": p.key.enabled,
+        "key": p.key.enabled and clip.key is not None,  # no key stated (drums, atonal): nothing to move
         "bpm": bool(targets),
         "fx": p.fx.enabled and bool(effects),
         "timbre": bool(timbre),
