@@ -394,7 +394,23 @@ class ClipLabelParams(Section):
     key_profile: Literal["krumhansl", "temperley", "albrecht"] = Field(
         "albrecht", description="key profile the notes are matched against (pipeline/midi/keyfind.py)"
     )
-    bass_weight: float = Field(1.0, ge=0, le=10, description="extra weight of the lowest sounding note (x duration)")
+    bass_weight: float = Field(0.0, ge=0, le=10, description="extra weight of the lowest sounding note (x duration)")
+    song_key_margin: float = Field(
+        0.2, ge=0, le=2,
+        description="the song's key labels a clip while it fits the clip's notes within this of their best key",
+    )  # fmt: skip
+    min_key_span_s: float = Field(
+        8.0, ge=0, le=600, description="a shorter clip states a key only where it keeps the song's key"
+    )
+    audio_agreement: Literal["exact", "pitch_set"] = Field(
+        "pitch_set",
+        description="the audio key confirms the notes' key when exact, or (pitch_set) also when it is its relative: "
+        "a short excerpt's audio tonic is the weakest estimate",
+    )
+    context_s: float = Field(
+        30.0, ge=0, le=3600,
+        description="the key of the notes this far around a clip decides between its relative major and minor",
+    )  # fmt: skip
     min_key_confidence: float = Field(
         0.0, ge=0, le=2, description="the notes' best key must beat the runner-up by this correlation margin"
     )

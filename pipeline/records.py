@@ -328,11 +328,16 @@ class KeyEvidence(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     tonal: bool = Field(description="pitched notes sound in the span (false: drums only, or too few notes)")
-    notes: str | None = Field(description="key of the span's notes (duration- and bass-weighted profile)")
+    notes: str | None = Field(description="key of the span's notes (duration- and bass-weighted profile, context)")
     notes_confidence: float | None = Field(description="profile correlation of the best key minus the runner-up's")
+    context: str | None = Field(
+        description="key of the music around the span that decided its tonic: the song's key while it fits "
+        "the span's notes (clip.labels.song_key_margin), else the key clip.labels.context_s around it"
+    )
     signature: str | None = Field(description="key-signature event in effect over the whole span (none, or it changes)")
     audio: str | None = Field(description="essentia's key of the clip's own audio")
     audio_strength: float | None
+    song_audio: str | None = Field(description="essentia's key of the whole song's mix (tag stage)")
     agreement: KeyRelation | None = Field(description="how the audio key relates to the notes' key")
     withheld: str | None = Field(description="why the clip states no key; null when it states one")
 

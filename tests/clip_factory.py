@@ -57,8 +57,8 @@ def evidence(key: str | None, bpm: float | None, time_signature: str | None) -> 
     """Evidence fields of a clip whose every estimate agrees with its stated labels."""
     return {
         "key_evidence": KeyEvidence(
-            tonal=key is not None, notes=key, notes_confidence=0.1 if key else None, signature=key, audio=key,
-            audio_strength=0.8 if key else None, agreement="exact" if key else None,
+            tonal=key is not None, notes=key, notes_confidence=0.1 if key else None, context=key, signature=key,
+            audio=key, audio_strength=0.8 if key else None, song_audio=key, agreement="exact" if key else None,
             withheld=None if key else "not tonal: drums only",
         ),
         "tempo_evidence": TempoEvidence(

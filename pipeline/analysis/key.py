@@ -59,9 +59,10 @@ def signature_key(pm: pretty_midi.PrettyMIDI) -> KeyLabel | None:
     return KeyLabel(NOTE_NAMES[pc], scale, None, "midi:key_signature")
 
 
-def midi_key(pm: pretty_midi.PrettyMIDI, profile: KeyProfile = "albrecht", bass_weight: float = 1.0) -> KeyLabel | None:
-    """The key of the notes (duration- and bass-weighted profile); None when nothing pitched plays."""
-    est = estimate_key(pm, profile, bass_weight)
+def midi_key(pm: pretty_midi.PrettyMIDI, profile: KeyProfile = "albrecht", bass_weight: float = 0.0) -> KeyLabel | None:
+    """The key of the notes (a duration-weighted profile; the first and last bass decide between
+    relative keys); None when nothing pitched plays."""
+    est = estimate_key(pm, profile, bass_weight, tonic_votes=True)
     if est is None:
         return None
     return KeyLabel(NOTE_NAMES[est.tonic_pc], est.scale, est.margin, "midi:notes")

@@ -16,12 +16,21 @@ import numpy as np
 import pretty_midi
 import soundfile as sf
 
+from pipeline.analysis.key import KeyLabel
 from pipeline.analysis.notation import describe_notation
 from pipeline.analysis.tag import measure_timbre, notation_info
 from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.audio.loudness import integrated_lufs
 from pipeline.clips.grid import BarGrid, bar_grid
-from pipeline.clips.labels import SpanLabels, clip_audio_tempo, key_labels, meter_labels, span_signature, tempo_labels
+from pipeline.clips.labels import (
+    SpanLabels,
+    clip_audio_tempo,
+    key_labels,
+    meter_labels,
+    song_notes_key,
+    span_signature,
+    tempo_labels,
+)
 from pipeline.clips.plan import ClipPlan, plan_clips
 from pipeline.clips.sections import bar_features, midi_sections, spotify_sections
 from pipeline.io.atomic import write_bytes, write_json
@@ -134,6 +143,8 @@ class _Song:
     mix: np.ndarray
     sample_rate: int
     solo: set[str]  # track ids whose solo stems also get clips
+    song_key: KeyLabel | None  # the key of all the song's notes
+    song_audio: KeyLabel  # essentia's key of the song's mix (tag stage)
     section_source: str
 
 
@@ -154,7 +165,9 @@ def cut_song(job: ClipJob) -> SongClips:
     plans, skipped = plan_clips(grid, starts, p.bar_counts, p.window_s, p.tail)
     x, sr = sf.read(str(job.root / job.mix.mix), dtype="float32", always_2d=True)
     solo = {part.track.id for part in _solo_tracks(p, parts)}
-    song = _Song(job, grid, parts, source, x, sr, solo, section_source)
+    song_key = song_notes_key([part.inst for part in parts], p.labels)
+    song_audio = KeyLabel(*job.tag.key.audio.split(" "))
+    song = _Song(job, grid, parts, source, x, sr, solo, song_key, song_audio, section_source)
     clips: list[Clip] = []
     dropped = [(f"{job.mix.id}/bars{s.bar_start}+{s.bars}", s.reason) for s in skipped]
     for index, plan in enumerate(plans):
@@ -194,7 +207,19 @@ def span_labels(song: _Song, parts: list[_Part], start_s: float, end_s: float, b
     audio_bpm = clip_audio_tempo(mono, song.sample_rate, p)
     bpm, tempo = tempo_labels(split.tempo_map, start_s, end_s, time_signature, audio_bpm, p)
     signature = span_signature(split.key_signatures, start_s, end_s)
-    key, key_ev = key_labels([x.inst for x in parts], start_s, end_s, signature, mono, song.sample_rate, p)
+    context = [x.inst for x in song.parts]
+    key, key_ev = key_labels(
+        [x.inst for x in parts],
+        start_s,
+        end_s,
+        signature,
+        mono,
+        song.sample_rate,
+        p,
+        context,
+        song.song_key,
+        song.song_audio,
+    )
     return SpanLabels(key, bpm, time_signature, key_ev, tempo, meter)
 
 

@@ -3,9 +3,10 @@
 Every estimate is kept in the sidecar; a params policy decides what is stated.
 Real MIDI carries default or wrong key signatures, modulates, ramps its tempo
 and changes meter mid-phrase, so nothing is taken from the song as a whole:
-- key: the notes sounding in the span (duration- and bass-weighted profile),
-  confirmed by the clip's own audio or by the key signature in effect; never
-  for drums-only or near-empty spans;
+- key: the notes sounding in the span (duration- and bass-weighted profile; the
+  music around it picks between relative major and minor), confirmed by the
+  clip's own audio or by the key signature in effect; never for drums-only or
+  near-empty spans;
 - tempo: the MIDI's tempo map over the span (exact, never rounded from audio);
   no BPM when it varies by more than a tolerance; the felt level (half time,
   the dotted quarter of 6/8) is the one the clip's audio tempo agrees with;
@@ -22,12 +23,13 @@ import pretty_midi
 
 from pipeline.analysis.key import KeyLabel, audio_key, relation
 from pipeline.analysis.tempo import COMPOUND_NUMERATORS, tempo_backend
-from pipeline.midi.keyfind import count_pitched, profile_key, span_profile
+from pipeline.midi.keyfind import KeyEstimate, count_pitched, key_scores, profile_key, relative_tonic, span_profile
 from pipeline.midi.keys import NOTE_NAMES
 from pipeline.params import ClipLabelParams
 from pipeline.records import KeyEvidence, KeySignature, MeterEvidence, TempoChange, TempoEvidence
 
 SPAN_EPS_S = 1e-4
+PITCH_SET = ("exact", "relative")  # keys with the same seven notes
 # Metrical levels a listener may tap, relative to the quarter note; the order breaks ties.
 FELT_FACTORS: tuple[float, ...] = (1.0, 0.5, 2.0, 2 / 3, 1.5, 1 / 3, 3.0)
 
@@ -135,32 +137,106 @@ def span_signature(signatures: Sequence[KeySignature], start_s: float, end_s: fl
     return f"{now[-1].tonic} {now[-1].scale}"
 
 
+def _label(est: KeyEstimate | None) -> KeyLabel | None:
+    return KeyLabel(NOTE_NAMES[est.tonic_pc], est.scale) if est else None
+
+
+def song_notes_key(instruments: Sequence[pretty_midi.Instrument], p: ClipLabelParams) -> KeyLabel | None:
+    """The key of all of a song's notes (the prior each clip's own notes may overrule); its first
+    and last bass pick between relative keys."""
+    est = profile_key(span_profile(instruments, bass_weight=p.bass_weight), p.key_profile)
+    return _label(relative_tonic(est, instruments)) if est is not None else None
+
+
+@dataclass(frozen=True)
+class NotesKey:
+    key: KeyLabel | None  # what the notes say, the song's key weighed in; None: the span is too short to say
+    margin: float  # the span's best key's correlation margin over its runner-up
+    decided_by: KeyLabel | None  # the song's or surrounding key that decided it
+    own: KeyLabel | None  # the span's own key (no song prior): a modulation, when the audio agrees
+
+
+def notes_key(
+    instruments: Sequence[pretty_midi.Instrument], start_s: float, end_s: float, p: ClipLabelParams,
+    context: Sequence[pretty_midi.Instrument] | None = None, song_key: KeyLabel | None = None,
+) -> NotesKey:  # fmt: skip
+    """The key of the span's notes.
+
+    A 20 s span often leaves its tonic open (C major or A minor, or a mode-like
+    pull to a neighbour), so the song's key stands while the span's best key is
+    its relative or the song's key fits the span's notes nearly as well (within
+    clip.labels.song_key_margin). Otherwise, when the span's best key is the
+    relative of the music around it (clip.labels.context_s either side), that
+    surrounding key wins. A span shorter than clip.labels.min_key_span_s never
+    leaves the song's key.
+    """
+    profile = span_profile(instruments, start_s, end_s, p.bass_weight)
+    scores = key_scores(profile, p.key_profile)
+    est = profile_key(profile, p.key_profile)
+    if est is None:
+        return NotesKey(None, 0.0, None, None)
+    own = best = _label(est)
+    around = None
+    if context is not None and p.context_s > 0:
+        c0, c1 = start_s - p.context_s, end_s + p.context_s
+        around = _label(profile_key(span_profile(context, c0, c1, p.bass_weight), p.key_profile))
+        if around and relation(best, around) == "relative":
+            own = around
+    if song_key is not None and (
+        relation(best, song_key) in ("exact", "relative")
+        or scores[(song_key.pc, song_key.scale)] >= est.correlation - p.song_key_margin
+    ):
+        return NotesKey(song_key, est.margin, song_key, own)
+    if song_key is not None and end_s - start_s < p.min_key_span_s:
+        return NotesKey(None, est.margin, song_key, own)
+    return NotesKey(own, est.margin, around if own == around else None, own)
+
+
 def key_labels(
     instruments: Sequence[pretty_midi.Instrument], start_s: float, end_s: float, signature: str | None,
     mono: np.ndarray | None, sample_rate: int, p: ClipLabelParams,
+    context: Sequence[pretty_midi.Instrument] | None = None, song_key: KeyLabel | None = None,
+    song_audio: KeyLabel | None = None,
 ) -> tuple[str | None, KeyEvidence]:  # fmt: skip
     pitched = count_pitched(instruments, start_s, end_s)
     if pitched < p.min_tonal_notes:
         why = "drums only" if pitched == 0 else f"only {pitched} pitched notes (< clip.labels.min_tonal_notes)"
         return None, KeyEvidence(
-            tonal=False, notes=None, notes_confidence=None, signature=signature, audio=None, audio_strength=None,
-            agreement=None, withheld=f"not tonal: {why}",
+            tonal=False, notes=None, notes_confidence=None, context=None, signature=signature, audio=None,
+            audio_strength=None, song_audio=None, agreement=None, withheld=f"not tonal: {why}",
         )  # fmt: skip
-    est = profile_key(span_profile(instruments, start_s, end_s, p.bass_weight), p.key_profile)
-    notes = KeyLabel(NOTE_NAMES[est.tonic_pc], est.scale) if est else None
+    nk = notes_key(instruments, start_s, end_s, p, context, song_key)
+    notes, margin, around = nk.key, nk.margin, nk.decided_by
     audio = audio_key(mono, sample_rate, p.audio_key_profile) if mono is not None and len(mono) else None
+
     agreement = relation(audio, notes) if audio and notes else None
-    stated, withheld = _policy(notes.label if notes else None, est.margin if est else 0.0, audio, signature, p)
+    # the clip keeps the song's key, which the whole song's audio confirms (a longer, surer estimate)
+    by_song = (
+        notes is not None and song_key is not None and song_audio is not None and notes.label == song_key.label
+        and _confirms(song_audio, song_key, p)
+    )  # fmt: skip
+    stated, withheld = _policy(notes.label if notes else None, margin, audio, signature, p, by_song)
+    if notes is None and around is not None and p.key_policy != "audio":
+        withheld = (
+            f"a {end_s - start_s:.1f} s span (< clip.labels.min_key_span_s) whose notes leave the song's key "
+            f"{around.label}"
+        )
     return stated, KeyEvidence(
-        tonal=True, notes=notes.label if notes else None, notes_confidence=est.margin if est else None,
-        signature=signature, audio=audio.label if audio else None,
+        tonal=True, notes=notes.label if notes else None, notes_confidence=margin if notes else None,
+        context=around.label if around else None, signature=signature,
+        song_audio=song_audio.label if song_audio else None, audio=audio.label if audio else None,
         audio_strength=audio.strength if audio else None, agreement=agreement, withheld=withheld,
     )  # fmt: skip
 
 
+def _confirms(audio: KeyLabel, key: KeyLabel, p: ClipLabelParams) -> bool:
+    return relation(audio, key) in (("exact",) if p.audio_agreement == "exact" else PITCH_SET)
+
+
 def _policy(
-    notes: str | None, margin: float, audio: KeyLabel | None, signature: str | None, p: ClipLabelParams
-) -> tuple[str | None, str | None]:
+    notes: str | None, margin: float, audio: KeyLabel | None, signature: str | None, p: ClipLabelParams,
+    by_song: bool = False,
+) -> tuple[str | None, str | None]:  # fmt: skip
     heard = audio.label if audio else None
     if p.key_policy == "audio":
         return (heard, None) if heard else (None, "no audio key")
@@ -170,6 +246,9 @@ def _policy(
         return None, "no key from the notes"
     if margin < p.min_key_confidence:
         return None, f"notes' key ambiguous (margin {margin:.3f} < clip.labels.min_key_confidence)"
-    if p.key_policy == "notes" or notes in (heard, signature):
+    confirmed = (
+        notes == signature or by_song or (audio is not None and _confirms(audio, KeyLabel(*notes.split(" ")), p))
+    )
+    if p.key_policy == "notes" or confirmed:
         return notes, None
     return None, f"evidence disagrees: notes {notes}, audio {heard or 'none'}, signature {signature or 'none'}"

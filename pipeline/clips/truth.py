@@ -17,10 +17,13 @@ from pipeline.clips.audit import SpanTruth, TruthOf
 from pipeline.records import Clip, Song
 from pipeline.sample import truth as span
 
+EDGE_S = 1e-3
+
 
 def span_truth(truth: dict[str, Any], clip: Clip) -> SpanTruth | None:
     """What is true of the clip's span; None where the truth cannot say (a score that changes key)."""
-    start, end = clip.seconds_start, clip.seconds_start + clip.seconds_total - clip.padded_s
+    # a millisecond inside the bar lines: both sides round times to the microsecond
+    start, end = clip.seconds_start + EDGE_S, clip.seconds_start + clip.seconds_total - clip.padded_s - EDGE_S
     if truth.get("truth_source") == "music21 score":
         if truth["key_changes_in_score"]:
             return None

@@ -88,17 +88,50 @@ def span_profile(
     return profile
 
 
+def key_scores(profile: np.ndarray, method: KeyProfile = "krumhansl") -> dict[tuple[int, str], float]:
+    """Correlation of the profile with each of the 24 keys, by (tonic pitch class, scale); empty for no notes."""
+    if profile.sum() <= 0 or np.ptp(profile) == 0:
+        return {}
+    return {
+        (tonic, scale): float(np.corrcoef(profile, np.roll(ref, tonic))[0, 1])
+        for scale, ref in zip(("major", "minor"), PROFILES[method], strict=True)
+        for tonic in range(12)
+    }
+
+
 def profile_key(profile: np.ndarray, method: KeyProfile = "krumhansl") -> KeyEstimate | None:
     """Best-correlated of the 24 keys, with its margin over the runner-up; None for an empty profile."""
-    if profile.sum() <= 0 or np.ptp(profile) == 0:
+    scores = key_scores(profile, method)
+    if not scores:
         return None
-    scored: list[tuple[float, int, str]] = []
-    for scale, ref in zip(("major", "minor"), PROFILES[method], strict=True):
-        for tonic in range(12):
-            scored.append((float(np.corrcoef(profile, np.roll(ref, tonic))[0, 1]), tonic, scale))
-    scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+    scored = sorted(((r, tonic, scale) for (tonic, scale), r in scores.items()), key=lambda s: (-s[0], s[1], s[2]))
     (best, tonic, scale), runner_up = scored[0], scored[1][0]
     return KeyEstimate(tonic, scale, round(best, 4), round(best - runner_up, 4))  # type: ignore[arg-type]
+
+
+def _bass_pc(notes: list[pretty_midi.Note], t: float, window_s: float) -> int | None:
+    """Pitch class of the lowest note sounding within `window_s` after `t` (of those ending after it)."""
+    near = [n for n in notes if n.start <= t + window_s and n.end >= t]
+    return min(near, key=lambda n: n.pitch).pitch % 12 if near else None
+
+
+def relative_tonic(
+    est: KeyEstimate, instruments: Sequence[pretty_midi.Instrument], window_s: float = 0.5
+) -> KeyEstimate:
+    """A pitch set's tonic from where the music starts and ends: C major and A minor (natural minor)
+    share every note, and a profile cannot tell them apart, but songs open and close on their
+    tonic. The bass of the first and the last chord vote; the relative key wins only with more votes."""
+    notes = _pitched(instruments)
+    if not notes:
+        return est
+    first = _bass_pc(notes, min(n.start for n in notes), window_s)
+    last_end = max(n.end for n in notes)
+    last = min((n for n in notes if n.end >= last_end - window_s), key=lambda n: n.pitch).pitch % 12
+    rel = ((est.tonic_pc + 9) % 12, "minor") if est.scale == "major" else ((est.tonic_pc + 3) % 12, "major")
+    votes = [first, last]
+    if votes.count(rel[0]) > votes.count(est.tonic_pc):
+        return KeyEstimate(rel[0], rel[1], est.correlation, 0.0)  # type: ignore[arg-type]
+    return est
 
 
 def pitch_class_profile(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
@@ -106,9 +139,13 @@ def pitch_class_profile(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
     return span_profile(pm.instruments)
 
 
-def estimate_key(pm: pretty_midi.PrettyMIDI, method: KeyProfile = "krumhansl", bass_weight: float = 0.0):
-    """The whole file's key from its notes; None when there are no pitched notes."""
-    return profile_key(span_profile(pm.instruments, bass_weight=bass_weight), method)
+def estimate_key(
+    pm: pretty_midi.PrettyMIDI, method: KeyProfile = "krumhansl", bass_weight: float = 0.0, tonic_votes: bool = False
+) -> KeyEstimate | None:
+    """The whole file's key from its notes (the relative key when the first and last bass say so,
+    with `tonic_votes`); None when there are no pitched notes."""
+    est = profile_key(span_profile(pm.instruments, bass_weight=bass_weight), method)
+    return relative_tonic(est, pm.instruments) if est is not None and tonic_votes else est
 
 
 def count_pitched(instruments: Sequence[pretty_midi.Instrument], start_s: float, end_s: float) -> int:
