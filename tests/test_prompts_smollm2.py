@@ -20,7 +20,7 @@ from pipeline.prompts.validate import check_prompt
 from pipeline.prompts.vllm_backend import VllmBackend
 from pipeline.prompts.writer import PromptWriter
 from tests.clip_factory import varied_clips
-from tests.conftest import VLLM_CPU_ENGINE_ARGS, VLLM_CPU_ENV
+from tests.conftest import VLLM_CPU_ENGINE_ARGS, VLLM_CPU_ENV, VLLM_CPU_MEMORY
 from tests.llm_factory import ensure_smollm2
 
 pytestmark = pytest.mark.slow
@@ -46,14 +46,18 @@ def params(smollm2: Path, llm_python: Path) -> PromptsParams:
             dtype="float32",
             batch_size=8,
             max_model_len=4096,
-            gpu_memory_utilization=0.3,  # of RAM on CPU: 540 MB of weights, then the KV cache
+            gpu_memory_utilization=VLLM_CPU_MEMORY,  # not used with kv_cache_memory_bytes
         ),
     )
 
 
+# A KV cache of its own size (about 23k tokens of SmolLM2), not a share of the machine's RAM.
+ENGINE_ARGS = {**VLLM_CPU_ENGINE_ARGS, "kv_cache_memory_bytes": 1 << 30}
+
+
 @pytest.fixture(scope="module")
 def backend(params: PromptsParams) -> Iterator[VllmBackend]:
-    with VllmBackend(params, engine_args=VLLM_CPU_ENGINE_ARGS, env=VLLM_CPU_ENV) as b:
+    with VllmBackend(params, engine_args=ENGINE_ARGS, env=VLLM_CPU_ENV) as b:
         b.start()
         yield b
 
