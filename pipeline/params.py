@@ -396,8 +396,12 @@ class ClipLabelParams(Section):
     )
     bass_weight: float = Field(0.0, ge=0, le=10, description="extra weight of the lowest sounding note (x duration)")
     song_key_margin: float = Field(
-        0.2, ge=0, le=2,
+        0.3, ge=0, le=2,
         description="the song's key labels a clip while it fits the clip's notes within this of their best key",
+    )  # fmt: skip
+    foreign_share: float = Field(
+        0.05, ge=0, le=1,
+        description="the song's key no longer labels a clip that puts more of its notes' time outside that key",
     )  # fmt: skip
     min_key_span_s: float = Field(
         8.0, ge=0, le=600, description="a shorter clip states a key only where it keeps the song's key"

@@ -23,7 +23,15 @@ import pretty_midi
 
 from pipeline.analysis.key import KeyLabel, audio_key, relation
 from pipeline.analysis.tempo import COMPOUND_NUMERATORS, tempo_backend
-from pipeline.midi.keyfind import KeyEstimate, count_pitched, key_scores, profile_key, relative_tonic, span_profile
+from pipeline.midi.keyfind import (
+    KeyEstimate,
+    count_pitched,
+    foreign_share,
+    key_scores,
+    profile_key,
+    relative_tonic,
+    span_profile,
+)
 from pipeline.midi.keys import NOTE_NAMES
 from pipeline.params import ClipLabelParams
 from pipeline.records import KeyEvidence, KeySignature, MeterEvidence, TempoChange, TempoEvidence
@@ -184,7 +192,10 @@ def notes_key(
             own = around
     if song_key is not None and (
         relation(best, song_key) in ("exact", "relative")
-        or scores[(song_key.pc, song_key.scale)] >= est.correlation - p.song_key_margin
+        or (
+            scores[(song_key.pc, song_key.scale)] >= est.correlation - p.song_key_margin
+            and foreign_share(profile, song_key.pc, song_key.scale) <= p.foreign_share
+        )
     ):
         return NotesKey(song_key, est.margin, song_key, own)
     if song_key is not None and end_s - start_s < p.min_key_span_s:

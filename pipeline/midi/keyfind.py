@@ -134,6 +134,20 @@ def relative_tonic(
     return est
 
 
+# Pitch classes a key's music uses without leaving it: the major scale; natural minor plus the
+# raised 6th and 7th of melodic and harmonic minor.
+KEY_PITCHES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 9, 10, 11)}
+
+
+def foreign_share(profile: np.ndarray, tonic_pc: int, scale: str) -> float:
+    """Share of the profile's weight on pitch classes outside the key (a modulation puts weight there)."""
+    total = float(profile.sum())
+    if total <= 0:
+        return 0.0
+    inside = sum(profile[(tonic_pc + step) % 12] for step in KEY_PITCHES[scale])
+    return round(1.0 - float(inside) / total, 4)
+
+
 def pitch_class_profile(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
     """Seconds sounded per pitch class over the non-drum notes."""
     return span_profile(pm.instruments)
