@@ -11,7 +11,7 @@ the corpus has ground truth, its scores against it:
   so agreement between independent estimates is reported.
 
 Usage: PATH=.venv/bin:$PATH python -m benchmarks.labels [--corpus clean messy bach real]
-       [--real-dir DIR ...] [--songs N] [--keep DIR]
+       [--real-dir DIR ...] [--songs N] [--limit N] [--keep DIR [--from-stage clip]]
 """
 
 from __future__ import annotations
@@ -67,9 +67,9 @@ def run_corpus(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any
         _params(root, {"source": "music21", "music21": {"composer": "bach", "works": [], "limit": args.songs,
                                                           "programs": [40, 40, 41, 42]}})  # fmt: skip
     else:
-        _params(root, {"source": "dir", "path": str(_real_folder(root, args.real_dir)), "limit": None})
+        _params(root, {"source": "dir", "path": str(_real_folder(root, args.real_dir)), "limit": args.limit})
     started = time.monotonic()
-    for stage in STAGES:
+    for stage in STAGES[STAGES.index(args.from_stage) :]:
         module = __import__(f"stages.{stage}", fromlist=[stage])
         code = run_stage(stage, getattr(module, stage), root=root)
         if code != 0:
@@ -85,6 +85,7 @@ def run_corpus(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any
         "labels_vs_truth": clip["labels_vs_truth"],
         "song_level": {k: tag[k] for k in ("key_accuracy", "key_relations", "key_signatures", "tempo_acc1")},
         "wall_s": round(time.monotonic() - started, 1),
+        "stages_run": list(STAGES[STAGES.index(args.from_stage) :]),
     }
 
 
@@ -92,8 +93,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", nargs="+", default=["clean", "messy", "bach", "real"])
     ap.add_argument("--real-dir", nargs="+", default=list(REAL_DIRS))
-    ap.add_argument("--songs", type=int, default=24)
+    ap.add_argument("--songs", type=int, default=24, help="songs of the generated sets and Bach chorales")
+    ap.add_argument("--limit", type=int, default=None, help="at most this many real files (first by path)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the scratch projects here")
+    ap.add_argument("--from-stage", choices=STAGES, default="ingest",
+                    help="re-run from this stage in the --keep projects (earlier outputs reused)")  # fmt: skip
     args = ap.parse_args()
     results = json.loads(OUT.read_text()) if OUT.is_file() else {}
     base = args.keep or Path(tempfile.mkdtemp(prefix="labels-bench-"))

@@ -100,3 +100,32 @@ def test_audio_confirms_the_notes_key(tmp_path):
     audio = pm.fluidsynth(fs=44100).astype(np.float32)
     key, ev = key_labels(pm.instruments, 0.0, 16.0, None, audio, 44100, P)
     assert (key, ev.audio, ev.agreement) == ("A minor", "A minor", "exact")
+
+
+def test_first_and_last_bass_pick_between_relative_keys():
+    """Natural minor shares every note with its relative major: the song's opening and closing bass decide."""
+    from pipeline.midi.keyfind import relative_tonic
+
+    aeolian = ([57, 60, 64], [53, 57, 60], [55, 59, 62], [57, 60, 64])  # Am F G Am: the notes of C major
+    insts = _song([aeolian])
+    est = profile_key(span_profile(insts), "albrecht")
+    assert relative_tonic(est, insts).label == "A minor"
+    assert relative_tonic(profile_key(span_profile(_song([C_MAJOR])), "albrecht"), _song([C_MAJOR])).label == "C major"
+
+
+def test_the_song_key_labels_an_ambiguous_clip_and_a_modulation_leaves_it():
+    from pipeline.analysis.key import KeyLabel
+    from pipeline.clips.labels import notes_key
+    from pipeline.midi.keyfind import foreign_share
+
+    song_key = KeyLabel("A", "minor")
+    relative_looking = ([60, 64, 67], [65, 69, 72], [67, 71, 74], [60, 64, 67])  # C F G C inside an A minor song
+    insts = _song([A_MINOR, relative_looking, A_MINOR])
+    assert notes_key(insts, 8.0, 16.0, P, insts, song_key).key.label == "A minor"  # same notes: the song's key
+    up = tuple([p + 2 for p in chord] for chord in A_MINOR)  # B minor: C# and F# are foreign to A minor
+    insts = _song([A_MINOR, up, A_MINOR])
+    assert foreign_share(span_profile(insts, 8.0, 16.0), 9, "minor") > P.foreign_share
+    found = notes_key(insts, 8.0, 16.0, P, insts, song_key)
+    assert found.key.label == "B minor" and found.decided_by is None
+    short = notes_key(insts, 8.0, 12.0, P, insts, song_key)  # 4 s: too short to leave the song's key
+    assert short.key is None and short.decided_by == song_key
