@@ -48,6 +48,18 @@ def request(i: int, content: str = "Describe a warm piano clip.", seed: int | No
     )
 
 
+def run_worker_file(llm_python: Path, tmp_path: Path, job: dict) -> subprocess.CompletedProcess[str]:
+    """The worker in file mode: `job` written to tmp_path/job.json, answers to tmp_path/out.jsonl."""
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    return subprocess.run(
+        [str(llm_python), str(WORKER), str(tmp_path / "job.json"), str(tmp_path / "out.jsonl")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **VLLM_CPU_ENV},
+        timeout=600,
+    )
+
+
 @pytest.fixture(scope="module")
 def backend(tiny_llm: Path, llm_python: Path) -> Iterator[VllmBackend]:
     b = VllmBackend(prompts_params(tiny_llm, llm_python), engine_args=VLLM_CPU_ENGINE_ARGS, env=VLLM_CPU_ENV)
@@ -109,14 +121,7 @@ def test_long_seeded_requests_are_not_chunk_prefilled(tiny_llm: Path, llm_python
         "sampling": {"temperature": 0.8, "top_p": 0.95, "max_tokens": 16},
         "requests": reqs,
     }
-    (tmp_path / "job.json").write_text(json.dumps(job))
-    proc = subprocess.run(
-        [str(llm_python), str(WORKER), str(tmp_path / "job.json"), str(tmp_path / "out.jsonl")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **VLLM_CPU_ENV},
-        timeout=600,
-    )
+    proc = run_worker_file(llm_python, tmp_path, job)
     assert "CPU Generator does not use offset" not in proc.stdout + proc.stderr  # vLLM logs to stdout
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
@@ -231,14 +236,7 @@ def test_worker_file_mode_writes_one_line_per_request(tiny_llm: Path, llm_python
         "sampling": {"temperature": 0.8, "top_p": 0.95, "max_tokens": 8},
         "requests": [{"id": r.id, "messages": list(r.messages), "seed": r.seed} for r in map(request, range(3))],
     }
-    (tmp_path / "job.json").write_text(json.dumps(job))
-    proc = subprocess.run(
-        [str(llm_python), str(WORKER), str(tmp_path / "job.json"), str(tmp_path / "out.jsonl")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **VLLM_CPU_ENV},
-        timeout=600,
-    )
+    proc = run_worker_file(llm_python, tmp_path, job)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [x["id"] for x in lines] == [r["id"] for r in job["requests"]]
