@@ -66,17 +66,18 @@ def _requests(n: int) -> list[ChatRequest]:
     ]
 
 
+def _vllm_params(model: Path, args: argparse.Namespace) -> VllmParams:
+    """The engine settings both runs share (float32 on CPU, a 10 % memory share)."""
+    return VllmParams(
+        model=str(model), python=str(LLM_PYTHON), dtype="float32", batch_size=args.batch_size,
+        max_model_len=4096, gpu_memory_utilization=0.1,
+    )  # fmt: skip
+
+
 def _run(model: Path, args: argparse.Namespace, cpu_settings: bool) -> dict[str, object]:
     params = PromptsParams(
         backend="vllm",
-        vllm=VllmParams(
-            model=str(model),
-            python=str(LLM_PYTHON),
-            dtype="float32",
-            batch_size=args.batch_size,
-            max_model_len=4096,
-            gpu_memory_utilization=0.1,
-        ),
+        vllm=_vllm_params(model, args),
         sampling=SamplingParams(temperature=0.8, max_tokens=args.max_tokens),
     )
     backend = VllmBackend(
@@ -156,14 +157,7 @@ def smollm2(args: argparse.Namespace) -> dict[str, object]:
         backend="vllm",
         styles=StyleMix(natural=1.0, tags=0.0, subset=0.0),
         retries=args.retries,
-        vllm=VllmParams(
-            model=str(model),
-            python=str(LLM_PYTHON),
-            dtype="float32",
-            batch_size=args.batch_size,
-            max_model_len=4096,
-            gpu_memory_utilization=0.1,  # not used with kv_cache_memory_bytes
-        ),
+        vllm=_vllm_params(model, args),  # gpu_memory_utilization: not used with kv_cache_memory_bytes
     )
     engine_args = {**CPU_ENGINE_ARGS, "kv_cache_memory_bytes": 1 << 30}  # ~23k tokens of SmolLM2
     with tempfile.TemporaryDirectory() as tmp, VllmBackend(params, engine_args=engine_args, env=CPU_ENV) as b:
