@@ -23,7 +23,6 @@ import yaml
 
 from pipeline.io.manifest import read_manifest, write_manifest
 from pipeline.records import Clip, Prompt
-from stages._runner import run_stage
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "augment.json"
@@ -55,10 +54,10 @@ def _params(root: Path, workers: int, augment: dict) -> None:
 
 
 def _run(root: Path) -> tuple[float, dict]:
-    from stages.augment import augment
+    from stages.augment import main as augment_main
 
     start = time.perf_counter()
-    assert run_stage("augment", augment, root=root) == 0
+    assert augment_main(root=root) == 0
     return time.perf_counter() - start, json.loads((root / "data/augment/summary.json").read_text())
 
 

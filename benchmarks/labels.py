@@ -56,7 +56,6 @@ def _real_folder(root: Path, dirs: list[str]) -> Path:
 
 
 def run_corpus(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from stages._runner import run_stage
 
     root.mkdir(parents=True, exist_ok=True)
     if name == "clean":
@@ -71,7 +70,7 @@ def run_corpus(name: str, root: Path, args: argparse.Namespace) -> dict[str, Any
     started = time.monotonic()
     for stage in STAGES[STAGES.index(args.from_stage) :]:
         module = __import__(f"stages.{stage}", fromlist=[stage])
-        code = run_stage(stage, getattr(module, stage), root=root)
+        code = module.main(root=root)
         if code != 0:
             return {"failed_stage": stage, "exit": code}
     clip = json.loads((root / "data" / "clip" / "summary.json").read_text())

@@ -28,7 +28,6 @@ from pipeline.records import RenderSong, SplitSong
 from pipeline.render.events import instrument_events
 from pipeline.render.job import DRUM_CHANNEL, RenderJob, load_instrument, make_backend, render_track
 from pipeline.render.patches import choose_patch
-from stages._runner import run_stage
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "render.json"
@@ -45,7 +44,7 @@ def _project(tmp: Path, songs: int, workers: int) -> Path:
 def _stage(name: str, root: Path) -> float:
     module = __import__(f"stages.{name}", fromlist=[name])
     start = time.perf_counter()
-    assert run_stage(name, getattr(module, name), root=root) == 0, name
+    assert module.main(root=root) == 0, name
     return time.perf_counter() - start
 
 

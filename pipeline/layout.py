@@ -27,6 +27,20 @@ EXTRA_OUTS: dict[str, tuple[str, ...]] = {
     "finetune": ("loss.csv", "val_loss.csv"),
 }
 STAGES: tuple[str, ...] = tuple(EXTRA_OUTS)
+# The upstream manifests each stage reads (dvc.yaml lists the same as deps): a stage
+# checks them all before it removes any output of its own.
+UPSTREAM: dict[str, tuple[str, ...]] = {
+    "ingest": (),
+    "split": ("ingest",),
+    "render": ("split",),
+    "mix": ("render",),
+    "tag": ("mix", "split"),
+    "metadata": ("tag", "mix"),
+    "clip": ("ingest", "split", "render", "mix", "tag", "metadata"),
+    "prompts": ("clip",),
+    "augment": ("clip", "prompts"),
+    "finetune": ("augment",),
+}
 # Outputs under models/<stage>/ (trained models and what training keeps between runs).
 MODELS_DIR = "models"
 MODEL_OUTS: dict[str, tuple[str, ...]] = {

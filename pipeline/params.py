@@ -284,6 +284,15 @@ class KeyParams(Section):
         return v
 
 
+# Threshold pairs of opposite timbre adjectives (dark/bright, wide/mono, clean/gritty):
+# the first must stay below the second.
+TIMBRE_OPPOSITES: tuple[tuple[str, str], ...] = (
+    ("dark_centroid_hz", "bright_centroid_hz"),
+    ("wide_correlation", "mono_correlation"),
+    ("clean_grit", "gritty_grit"),
+)
+
+
 class TimbreParams(Section):
     """Thresholds that turn measured features into adjectives (pipeline/analysis/timbre.py)."""
 
@@ -299,6 +308,15 @@ class TimbreParams(Section):
     clean_grit: float = Field(0.2, ge=0, le=1, description="grit below: clean")
     noisy_noisiness: float = Field(0.3, ge=0, le=1, description="noisier sounds are not judged gritty/clean")
     dynamic_range_db: float = Field(10.0, ge=0, description="loudness range above: dynamic")
+
+    @model_validator(mode="after")
+    def _opposites_exclusive(self) -> TimbreParams:
+        """Opposite adjectives can never both hold (checked at load time, so a stage
+        stops before it removes anything)."""
+        for low, high in TIMBRE_OPPOSITES:
+            if not getattr(self, low) < getattr(self, high):
+                raise ValueError(f"timbre threshold {low} must be below {high} (opposites never both)")
+        return self
 
 
 class TagParams(Section):

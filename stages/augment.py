@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from pathlib import Path
 
 from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.augment.coverage import write_coverage
@@ -112,8 +113,8 @@ def augment(params: Params, out: StageDir) -> StageResult:
     return StageResult(items, failures, summary, highlights, inputs=len(jobs))
 
 
-def main() -> int:
-    return run_stage("augment", augment)
+def main(root: Path | None = None) -> int:
+    return run_stage("augment", augment, root=root)
 
 
 if __name__ == "__main__":

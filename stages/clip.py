@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from pathlib import Path
 
 from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.clips.audit import label_counts, truth_scores, write_audit
@@ -76,8 +77,8 @@ def clip(params: Params, out: StageDir) -> StageResult:
     return StageResult(clips, failures, summary, highlights, inputs=len(jobs))
 
 
-def main() -> int:
-    return run_stage("clip", clip)
+def main(root: Path | None = None) -> int:
+    return run_stage("clip", clip, root=root)
 
 
 if __name__ == "__main__":

@@ -41,14 +41,22 @@ def _gpus(python: Path, root: Path) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
-def finetune(params: Params, out: StageDir) -> StageResult:
-    p, root = params.finetune, out.root
+def check(params: Params, root: Path) -> None:
+    """The dataset and the training environment exist (before any output is removed)."""
     dataset_dir = StageDir("augment", root).out("dataset")
     if not dataset_dir.is_dir():
         raise ConfigError(f"{dataset_dir.relative_to(root)}: no training dataset (run the augment stage first)")
+    if not Path(root, params.finetune.python).exists():
+        raise ConfigError(
+            f"finetune.python: {params.finetune.python} not found (build the training environment: make train-env)"
+        )
+
+
+def finetune(params: Params, out: StageDir) -> StageResult:
+    p, root = params.finetune, out.root
+    check(params, root)
+    dataset_dir = StageDir("augment", root).out("dataset")
     python = Path(root, p.python)
-    if not python.exists():
-        raise ConfigError(f"finetune.python: {p.python} not found (build the training environment: make train-env)")
     clips, failures = scan(manifest_items(root), root, params.clip.window_s)
     n_train = sum(c.split == "train" for c in clips)
     if not n_train:
@@ -105,8 +113,8 @@ def finetune(params: Params, out: StageDir) -> StageResult:
     return StageResult(clips, failures, summary, highlights, inputs=len(clips) + len(failures))
 
 
-def main() -> int:
-    return run_stage("finetune", finetune)
+def main(root: Path | None = None) -> int:
+    return run_stage("finetune", finetune, check=check, root=root)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from pathlib import Path
 
 from pipeline.ingest.dedupe import dedupe, probe
-from pipeline.ingest.sources import discover
+from pipeline.ingest.sources import check_source, discover
 from pipeline.io.atomic import write_bytes, write_json
 from pipeline.io.manifest import write_manifest
 from pipeline.layout import StageDir
@@ -74,8 +75,8 @@ def ingest(params: Params, out: StageDir) -> StageResult:
     return StageResult(songs, failures, summary, highlights, inputs=len(candidates))
 
 
-def main() -> int:
-    return run_stage("ingest", ingest)
+def main(root: Path | None = None) -> int:
+    return run_stage("ingest", ingest, check=lambda params, root: check_source(params.ingest, root), root=root)
 
 
 if __name__ == "__main__":

@@ -68,8 +68,8 @@ def metadata(params: Params, out: StageDir) -> StageResult:
     return StageResult(records, failures, summary, highlights, inputs=len(tags))
 
 
-def main() -> int:
-    return run_stage("metadata", metadata)
+def main(root: Path | None = None) -> int:
+    return run_stage("metadata", metadata, root=root)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ data/mix/{manifest,failures}.jsonl, audio/<song_id>/{tNN,mix}.flac and summary.j
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from pipeline.audio.mix import MixJob, mix_song
 from pipeline.io.manifest import read_manifest
@@ -48,8 +49,8 @@ def mix(params: Params, out: StageDir) -> StageResult:
     return StageResult(done, failures, summary, highlights, inputs=len(jobs))
 
 
-def main() -> int:
-    return run_stage("mix", mix)
+def main(root: Path | None = None) -> int:
+    return run_stage("mix", mix, root=root)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from prompts.cache_dir.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from pipeline.io.manifest import read_manifest
 from pipeline.layout import StageDir
@@ -49,8 +50,8 @@ def prompts(params: Params, out: StageDir) -> StageResult:
     return StageResult(batch.prompts, batch.failures, summary, highlights, inputs=len(clips))
 
 
-def main() -> int:
-    return run_stage("prompts", prompts)
+def main(root: Path | None = None) -> int:
+    return run_stage("prompts", prompts, root=root)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from pathlib import Path
 
 from pipeline.io.manifest import read_manifest
 from pipeline.layout import StageDir
@@ -53,8 +54,8 @@ def render(params: Params, out: StageDir) -> StageResult:
     return StageResult(records, failures, summary, highlights, inputs=len(jobs))
 
 
-def main() -> int:
-    return run_stage("render", render)
+def main(root: Path | None = None) -> int:
+    return run_stage("render", render, root=root)
 
 
 if __name__ == "__main__":

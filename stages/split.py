@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from pathlib import Path
 
 from pipeline.io.manifest import read_manifest
 from pipeline.layout import StageDir
@@ -58,8 +59,8 @@ def split(params: Params, out: StageDir) -> StageResult:
     return StageResult(done, failures, summary, highlights, inputs=len(songs))
 
 
-def main() -> int:
-    return run_stage("split", split)
+def main(root: Path | None = None) -> int:
+    return run_stage("split", split, root=root)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from pathlib import Path
 
 from pipeline.analysis.tag import TagJob, tag_song
 from pipeline.analysis.tempo import plan_tempo
@@ -76,8 +77,8 @@ def tag(params: Params, out: StageDir) -> StageResult:
     return StageResult(done, failures, summary, highlights, inputs=len(jobs))
 
 
-def main() -> int:
-    return run_stage("tag", tag)
+def main(root: Path | None = None) -> int:
+    return run_stage("tag", tag, root=root)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from pipeline.layout import StageDir
-from stages._runner import run_stage
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +42,7 @@ class Project:
 
     def run(self, stage: str) -> int:
         module = __import__(f"stages.{stage}", fromlist=[stage])
-        return run_stage(stage, getattr(module, stage), root=self.root)
+        return module.main(root=self.root)
 
     def out(self, stage: str) -> StageDir:
         return StageDir(stage, self.root)

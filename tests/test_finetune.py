@@ -135,6 +135,8 @@ def test_full_config_without_checkpoint_stops_with_how_to_get_it(ft, caplog):
 
 
 def test_missing_dataset_is_a_config_error(ft, caplog):
+    make_dataset(ft.root, train=1, validation=0)
+    shutil.rmtree(ft.out("augment").out("dataset"))
     assert ft.run("finetune") == 2
     assert "data/augment/dataset: no training dataset" in caplog.text
 
@@ -143,7 +145,7 @@ def test_missing_manifest_is_a_config_error(ft, caplog):
     make_dataset(ft.root, train=1, validation=0)
     ft.out("augment").manifest.unlink()
     assert ft.run("finetune") == 2
-    assert "data/augment/manifest.jsonl: no augment manifest (run the augment stage first)" in caplog.text
+    assert "data/augment/manifest.jsonl not found: run the augment stage first" in caplog.text
 
 
 def test_clips_are_the_manifest_items_never_a_glob(tmp_path):

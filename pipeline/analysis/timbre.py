@@ -69,6 +69,8 @@ import numpy as np
 import scipy.fft
 from scipy.ndimage import uniform_filter1d
 
+from pipeline.params import TIMBRE_OPPOSITES
+
 GATE_DB = 40.0  # frames this far below the loudest frame are not analysed
 FLOOR_DBFS = -100.0  # frames below this RMS are silence whatever the loudest frame
 SUB_HZ = (20.0, 60.0)
@@ -130,9 +132,7 @@ class TimbreThresholds:
         for f in fields(self):
             if not np.isfinite(getattr(self, f.name)):
                 raise ValueError(f"timbre threshold {f.name} must be a finite number")
-        pairs = (("dark_centroid_hz", "bright_centroid_hz"), ("wide_correlation", "mono_correlation"),
-                 ("clean_grit", "gritty_grit"))  # fmt: skip
-        for low, high in pairs:
+        for low, high in TIMBRE_OPPOSITES:
             if not getattr(self, low) < getattr(self, high):
                 raise ValueError(f"timbre threshold {low} must be below {high} (opposites never both)")
 

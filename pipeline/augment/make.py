@@ -45,6 +45,7 @@ from pipeline.augment.labels import (
 from pipeline.augment.midi_ops import OutOfRangeSkip, scale_tempo, transpose
 from pipeline.augment.rerender import Part, finish, mix_parts, render_parts
 from pipeline.augment.spec import ORIGINAL, Plan, source_bpm
+from pipeline.io.atomic import temp_path
 from pipeline.midi.load import parse_midi
 from pipeline.midi.write import instruments_to_midi
 from pipeline.parallel import ItemError
@@ -115,9 +116,13 @@ def _wav_bytes(x: np.ndarray, sample_rate: int) -> bytes:
 
 def _copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+    tmp = temp_path(dst)
+    try:
+        shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _rel(cfg: AugmentConfig, path: Path) -> str:

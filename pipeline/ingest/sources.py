@@ -195,6 +195,20 @@ def sample_candidates(seed: int, n_songs: int, which: str = "clean") -> list[Can
     return out
 
 
+def source_folder(p: IngestParams, root: Path) -> Path | None:
+    """The input folder of a `lakh` or `dir` source (relative paths from the repository root)."""
+    if p.source not in ("lakh", "dir"):
+        return None
+    return Path(p.path) if Path(p.path).is_absolute() else root / p.path
+
+
+def check_source(p: IngestParams, root: Path) -> None:
+    """What can be checked before any work: the input folder exists."""
+    folder = source_folder(p, root)
+    if folder is not None and not folder.is_dir():
+        raise ConfigError(f"input folder {folder} does not exist (param ingest.path)")
+
+
 def discover(p: IngestParams, seed: int, root: Path) -> list[Candidate]:
     """Candidates of the configured source, in a stable order, cut to `limit`."""
     if p.source == "sample":
@@ -202,6 +216,7 @@ def discover(p: IngestParams, seed: int, root: Path) -> list[Candidate]:
     elif p.source == "music21":
         found = discover_music21(p.music21.composer, p.music21.works, p.music21.limit)
     else:
-        folder = Path(p.path) if Path(p.path).is_absolute() else root / p.path
+        folder = source_folder(p, root)
+        assert folder is not None
         found = discover_lakh(folder) if p.source == "lakh" else discover_dir(folder)
     return found[: p.limit] if p.limit else found

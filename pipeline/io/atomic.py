@@ -10,16 +10,42 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+TEMP_SUFFIX = ".tmp"
+
+
+def temp_path(path: Path) -> Path:
+    """The one temp name for a file being written beside `path`: `.<name>.<random>.tmp`
+    (hidden, so DVC and globs skip it; `sweep_temp` finds it after a killed writer)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def is_temp(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith(TEMP_SUFFIX)
+
+
+def sweep_temp(root: Path) -> list[Path]:
+    """Remove the temp files a killed writer left under `root` (an atomic write's
+    cleanup never runs when its process is SIGKILLed); returns what was removed."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = sorted(p for p in root.rglob(f"*{TEMP_SUFFIX}") if is_temp(p) and p.is_file())
+    for p in found:
+        p.unlink(missing_ok=True)
+    return found
+
 
 @contextmanager
 def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temp file beside `path` and rename it over `path` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temp_path(path)
     try:
         encoding = None if "b" in mode else "utf-8"
-        with os.fdopen(fd, mode, encoding=encoding) as fh:
+        with open(tmp, mode, encoding=encoding) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -29,6 +29,45 @@ class MissingManifest(ConfigError, FileNotFoundError):
     """An upstream stage has not run yet."""
 
 
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err.get("loc", ())) or "record"
+        return f"{where}: {err.get('msg', 'invalid')}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def check_manifest(path: Path, model: type[Record]) -> int:
+    """Cheap whole-file check before a stage removes anything: every line is JSON
+    (a truncated write shows here) and the first and last lines are valid records.
+    Returns the number of records; raises MissingManifest or ManifestError (one line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingManifest(f"{path}: manifest not found")
+    ends: dict[int, str] = {}
+    count = 0
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ManifestError(f"{path}:{lineno}: not JSON ({exc.msg})") from None
+            count += 1
+            if count == 1:
+                ends[lineno] = line
+            last = (lineno, line)
+    if count:
+        ends[last[0]] = last[1]
+    for lineno, line in ends.items():
+        try:
+            model.model_validate_json(line)
+        except ValidationError as exc:
+            raise ManifestError(f"{path}:{lineno}: not a valid {model.__name__} ({_first_error(exc)})") from None
+    return count
+
+
 def write_manifest(path: Path, records: Iterable[Record]) -> int:
     """Write records sorted by id; returns how many were written."""
     items = sorted(records, key=lambda r: r.id)
@@ -45,7 +84,7 @@ def read_manifest(path: Path, model: type[R]) -> Iterator[R]:
     """Yield validated records lazily; a bad line raises with its line number."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: manifest not found; run the upstream stage first (dvc repro)")
+        raise MissingManifest(f"{path}: manifest not found; run the upstream stage first (dvc repro)")
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():

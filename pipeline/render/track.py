@@ -8,7 +8,6 @@ caught here for every backend.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from pipeline.io.atomic import temp_path
 from pipeline.parallel import ItemError
 from pipeline.render.events import Backend, SynthEvent
 
@@ -69,8 +69,7 @@ def render_to_file(
     gain = 10 ** (gain_db / 20)
     chunk_frames = max(1, round(settings.chunk_s * sr))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temp_path(path)
     written, peak, held = 0, 0.0, []
     try:
         with sf.SoundFile(tmp, "w", samplerate=sr, channels=2, format="FLAC", subtype=SUBTYPE) as out:

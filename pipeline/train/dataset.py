@@ -70,6 +70,7 @@ def encode_clips(model: Any, clips: list[dict], out_dir: Path, sample_size: int,
     import torch.nn.functional as F
     from stable_audio_tools.data.utils import PadCrop_Normalized_T
 
+    from pipeline.io.atomic import atomic_open, write_text
     from pipeline.train.compat import read_audio
 
     pretransform = model.pretransform.to(device).eval()
@@ -89,7 +90,8 @@ def encode_clips(model: Any, clips: list[dict], out_dir: Path, sample_size: int,
         latents = latents * getattr(pretransform, "scale", 1.0)  # training divides by it again
         latent_mask = F.interpolate(mask[None, None], size=latents.shape[-1], mode="nearest")[0, 0]
         name = _latent_name(clip["id"])
-        np.save(out_dir / f"{name}.npy", latents.float().cpu().numpy())
+        with atomic_open(out_dir / f"{name}.npy", "wb") as fh:  # new inode: never writes through a DVC hardlink
+            np.save(fh, latents.float().cpu().numpy())
         meta = {
             "id": clip["id"],
             "prompt": clip["prompt"],
@@ -97,5 +99,5 @@ def encode_clips(model: Any, clips: list[dict], out_dir: Path, sample_size: int,
             "seconds_total": clip["seconds_total"],
             "padding_mask": [int(v) for v in latent_mask.tolist()],
         }
-        (out_dir / f"{name}.json").write_text(json.dumps(meta, sort_keys=True) + "\n", encoding="utf-8")
+        write_text(out_dir / f"{name}.json", json.dumps(meta, sort_keys=True) + "\n")
     return len(clips)
