@@ -67,7 +67,7 @@ def main() -> None:
                 _params(root, args.songs, args.workers, executor)
                 seconds[executor].append(round(_stage(args.stage, root), 2))
                 outputs[executor] = _outputs(root, args.stage)
-        median = {k: statistics.median(v) for k, v in seconds.items()}
+        median = {k: round(statistics.median(v), 2) for k, v in seconds.items()}
         result = {
             "stage": args.stage,
             "songs": args.songs,
