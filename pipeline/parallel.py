@@ -24,9 +24,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from pipeline.params import RunParams
 
 T = TypeVar("T")
 Job = tuple[Callable[..., Any], str, Any]
@@ -49,12 +52,18 @@ class Outcome(Generic[T]):
 
 @dataclass(frozen=True)
 class Engine:
-    """Where and how `map_items` runs items (built from params `run` by RunParams.engine())."""
+    """Where and how `map_items` runs items (Engine.of(params.run) builds it from params `run`)."""
 
     kind: Literal["local", "ray"] = "local"
     workers: int | None = 1  # None: auto (this machine's cores; on a joined Ray cluster, its CPUs)
     ray_address: str = ""  # ray: "" starts a local instance; "auto" or "ray://host:port" joins a cluster
     item_timeout_s: float = 0  # 0: no limit
+
+    @classmethod
+    def of(cls, run: RunParams) -> Engine:
+        """The engine params `run` describe (executor, workers, ray.address, item_timeout_s)."""
+        workers = None if run.workers == "auto" else int(run.workers)
+        return cls(run.executor, workers, run.ray.address, run.item_timeout_s)
 
 
 def _describe(exc: BaseException) -> str:
@@ -297,21 +306,24 @@ def _ray_map(jobs: list[Job], engine: Engine, bar: tqdm, context: Any) -> list[O
 def map_items(
     fn: Callable[..., T],
     items: Sequence[tuple[str, Any]],
-    workers: int | Engine,
+    engine: int | Engine | RunParams,
     desc: str,
     unit: str = "item",
     isolate: bool = False,
     context: Any = None,
 ) -> list[Outcome[T]]:
     """Apply `fn` to each `(item_id, arg)`: `fn(arg)`, or `fn(arg, context)` when a context
-    is given; `fn` must be a module-level function. `workers` is a worker count (local
-    engine, no timeout) or an Engine.
+    is given; `fn` must be a module-level function. `engine` is a stage's params `run`, an
+    Engine, or a bare worker count (local engine, no timeout).
 
     Locally, with one worker the items run in this process, unless `isolate` asks for a
     worker process anyway (for native code that may crash the process) or an item
     timeout is set (only a worker process can be stopped). On Ray every item is a task.
     """
-    engine = workers if isinstance(workers, Engine) else Engine(workers=workers)
+    if isinstance(engine, int):
+        engine = Engine(workers=engine)
+    elif not isinstance(engine, Engine):
+        engine = Engine.of(engine)
     n_workers = engine.workers or os.cpu_count() or 1
     jobs: list[Job] = [(fn, item_id, arg) for item_id, arg in items]
     bar = tqdm(total=len(jobs), desc=desc, unit=unit, dynamic_ncols=True)

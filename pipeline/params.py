@@ -23,8 +23,6 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.parallel import Engine
-
 # GM families as pretty_midi names them, plus drum tracks (pipeline/midi/gm.py uses the same).
 GM_FAMILIES: tuple[str, ...] = (*pretty_midi.constants.INSTRUMENT_CLASSES, "Drums")
 
@@ -83,11 +81,6 @@ class RunParams(Section):
 
     def n_workers(self) -> int:
         return (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
-
-    def engine(self) -> Engine:
-        """How pipeline.parallel.map_items runs this run's items."""
-        workers = None if self.workers == "auto" else int(self.workers)
-        return Engine(self.executor, workers, self.ray.address, self.item_timeout_s)
 
 
 class SampleParams(Section):

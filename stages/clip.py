@@ -43,7 +43,7 @@ def clip(params: Params, out: StageDir) -> StageResult:
         for t in tags
     ]  # fmt: skip
     # The corpus-wide alternatives table goes to each worker once (context), not into every job.
-    outcomes = map_items(cut_song, jobs, params.run.engine(), desc="clip: songs", unit="song", context=alternatives)
+    outcomes = map_items(cut_song, jobs, params.run, desc="clip: songs", unit="song", context=alternatives)
     failures = [Failure(id=o.item_id, stage="clip", reason=o.error or "") for o in outcomes if not o.ok]
     songs = [o.value for o in outcomes if o.value is not None]
     clips: list[Clip] = [c for s in songs for c in s.clips]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.parallel import Engine
 from pipeline.params import ParamsError, load_params, parse_params
 from tests.conftest import REPO
 
@@ -12,12 +13,12 @@ def test_repository_params_are_valid():
     params = load_params(REPO / "params.yaml")
     assert params.ingest.source == "sample"
     assert params.run.n_workers() >= 1
-    assert params.run.engine().kind == "local" and params.run.engine().item_timeout_s == 0
+    assert Engine.of(params.run) == Engine("local", None, "", 0)
 
 
 @pytest.mark.parametrize("address", ["", "auto", "ray://10.0.0.5:10001", "head.cluster:6379"])
 def test_ray_addresses_accepted(address):
-    engine = parse_params({"run": {"executor": "ray", "workers": 3, "ray": {"address": address}}}).run.engine()
+    engine = Engine.of(parse_params({"run": {"executor": "ray", "workers": 3, "ray": {"address": address}}}).run)
     assert (engine.kind, engine.workers, engine.ray_address) == ("ray", 3, address)
 
 
