@@ -1,24 +1,38 @@
-"""Run a function over items in worker processes with a progress bar.
+"""Run a function over items, in local worker processes or as Ray tasks, with a progress bar.
 
 Results come back in input order and every exception is caught per item, so
-outputs never depend on the number of workers and one bad item never stops a run,
-not even one that kills its worker process.
+outputs never depend on the engine or the number of workers, and one bad item
+never stops a run: not one that raises, not one that kills its worker process,
+not one that runs past the item timeout (its worker is killed and replaced).
+
+A stage may hand `map_items` a read-only `context` (a corpus-wide lookup table,
+the run's settings): it reaches each worker once (locally as an argument of the
+worker process, on Ray as one object in the object store), never once per item.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing as mp
+import os
+import pickle
 import signal
+import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Generic, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from tqdm import tqdm
 
+if TYPE_CHECKING:
+    from pipeline.params import RunParams
+
 T = TypeVar("T")
+Job = tuple[Callable[..., Any], str, Any]
 
 
 class ItemError(Exception):
@@ -36,6 +50,22 @@ class Outcome(Generic[T]):
         return self.error is None
 
 
+@dataclass(frozen=True)
+class Engine:
+    """Where and how `map_items` runs items (Engine.of(params.run) builds it from params `run`)."""
+
+    kind: Literal["local", "ray"] = "local"
+    workers: int | None = 1  # None: auto (this machine's cores; on a joined Ray cluster, its CPUs)
+    ray_address: str = ""  # ray: "" starts a local instance; "auto" or "ray://host:port" joins a cluster
+    item_timeout_s: float = 0  # 0: no limit
+
+    @classmethod
+    def of(cls, run: RunParams) -> Engine:
+        """The engine params `run` describe (executor, workers, ray.address, item_timeout_s)."""
+        workers = None if run.workers == "auto" else int(run.workers)
+        return cls(run.executor, workers, run.ray.address, run.item_timeout_s)
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ItemError):
         return str(exc)
@@ -44,21 +74,29 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def _call(job: tuple[Callable[[Any], T], str, Any]) -> Outcome[T]:
+def _call(job: Job, context: Any = None) -> Outcome[Any]:
     fn, item_id, arg = job
     try:
-        return Outcome(item_id, value=fn(arg))
+        return Outcome(item_id, value=fn(arg) if context is None else fn(arg, context))
     except Exception as exc:  # one item's failure must not stop the run
         return Outcome(item_id, error=_describe(exc))
 
 
-def _worker(conn: Connection) -> None:
-    """Worker process loop: one job in, one Outcome out, until told to stop."""
+def _timed_out(seconds: float) -> str:
+    return f"timed out after {seconds:g} s"
+
+
+# --- local engine: spawned worker processes ---------------------------------------------
+
+
+def _worker(conn: Connection, context_blob: bytes | None) -> None:
+    """Worker process loop: the context once, then one job in, one Outcome out, until told to stop."""
+    context = None if context_blob is None else pickle.loads(context_blob)
     while True:
         job = conn.recv()
         if job is None:
             return
-        conn.send(_call(job))
+        conn.send(_call(job, context))
 
 
 def _crash_reason(exitcode: int | None) -> str:
@@ -71,36 +109,49 @@ def _crash_reason(exitcode: int | None) -> str:
     return f"worker process exited (code {exitcode}) while processing this item"
 
 
-def _pool(jobs: list[tuple[Callable[[Any], T], str, Any]], workers: int, bar: tqdm) -> list[Outcome[T]]:
+def _pool(jobs: list[Job], workers: int, bar: tqdm, context: Any, timeout_s: float) -> list[Outcome[Any]]:
     """Each worker holds one item at a time, so a worker that dies (a native plugin's
-    segfault) fails exactly that item, and a fresh worker takes over."""
+    segfault) or is killed for running past the timeout fails exactly that item, and
+    a fresh worker takes over."""
     ctx = mp.get_context("spawn")
-    results: list[Outcome[T] | None] = [None] * len(jobs)
+    blob = None if context is None else pickle.dumps(context, protocol=pickle.HIGHEST_PROTOCOL)
+    results: list[Outcome[Any] | None] = [None] * len(jobs)
     pending = iter(range(len(jobs)))
-    held: dict[Connection, tuple[Any, int | None]] = {}
+    held: dict[Connection, tuple[Any, int | None, float]] = {}  # conn -> (process, job index, started)
 
     def feed(conn: Connection, proc: Any) -> None:
         i = next(pending, None)
-        held[conn] = (proc, i)
+        held[conn] = (proc, i, time.monotonic())
         conn.send(None if i is None else jobs[i])
 
     def spawn_worker() -> None:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child,), daemon=True)
+        proc = ctx.Process(target=_worker, args=(child, blob), daemon=True)
         proc.start()
         child.close()
         feed(parent, proc)
 
+    def retire(conn: Connection, proc: Any, i: int, error: str) -> None:
+        del held[conn]
+        conn.close()
+        results[i] = Outcome(jobs[i][1], error=error)
+        bar.update()
+        spawn_worker()
+
     for _ in range(min(workers, len(jobs))):
         spawn_worker()
     try:
-        while any(i is not None for _, i in held.values()):
-            by_sentinel = {proc.sentinel: conn for conn, (proc, _) in held.items()}
-            for ready in wait([*held, *by_sentinel]):
+        while any(i is not None for _, i, _ in held.values()):
+            wait_s = None
+            if timeout_s:
+                starts = [t for _, i, t in held.values() if i is not None]
+                wait_s = max(0.0, min(starts) + timeout_s - time.monotonic())
+            by_sentinel = {proc.sentinel: conn for conn, (proc, _, _) in held.items()}
+            for ready in wait([*held, *by_sentinel], wait_s):
                 conn = by_sentinel.get(ready, ready)
                 if conn not in held:
                     continue
-                proc, i = held[conn]
+                proc, i, _ = held[conn]
                 try:
                     outcome = conn.recv() if conn.poll() else None
                 except (EOFError, OSError):
@@ -111,14 +162,20 @@ def _pool(jobs: list[tuple[Callable[[Any], T], str, Any]], workers: int, bar: tq
                     feed(conn, proc)
                 elif not proc.is_alive():
                     proc.join()
-                    del held[conn]
-                    conn.close()
-                    if i is not None:
-                        results[i] = Outcome(jobs[i][1], error=_crash_reason(proc.exitcode))
-                        bar.update()
-                        spawn_worker()
+                    if i is None:
+                        del held[conn]
+                        conn.close()
+                    else:
+                        retire(conn, proc, i, _crash_reason(proc.exitcode))
+            if timeout_s:
+                now = time.monotonic()
+                for conn, (proc, i, started) in list(held.items()):
+                    if i is not None and now - started >= timeout_s and not conn.poll():
+                        proc.kill()
+                        proc.join()
+                        retire(conn, proc, i, _timed_out(timeout_s))
     finally:
-        for conn, (proc, _) in held.items():
+        for conn, (proc, _, _) in held.items():
             with contextlib.suppress(OSError):
                 conn.send(None)
             proc.join(timeout=5)
@@ -127,29 +184,161 @@ def _pool(jobs: list[tuple[Callable[[Any], T], str, Any]], workers: int, bar: tq
     return [r for r in results if r is not None]
 
 
+# --- Ray engine: one task per item --------------------------------------------------------
+
+_RAY_CONTEXTS: dict[str, Any] = {}  # in a Ray worker process: the context of the current run, by object id
+
+
+def _ray_call(job: Job, context_ref: list[Any] | None) -> Outcome[Any]:
+    """Ray task body. The context's ObjectRef comes wrapped in a list so that Ray does not
+    resolve (and unpickle) it for every task: each worker process fetches it once."""
+    context = None
+    if context_ref is not None:
+        import ray
+
+        key = context_ref[0].hex()
+        if key not in _RAY_CONTEXTS:
+            _RAY_CONTEXTS.clear()  # a worker outliving a run drops that run's context
+            _RAY_CONTEXTS[key] = ray.get(context_ref[0])
+        context = _RAY_CONTEXTS[key]
+    return _call(job, context)
+
+
+def _ray_reason(exc: BaseException) -> str:
+    import ray.exceptions as rex
+
+    if isinstance(exc, rex.WorkerCrashedError):
+        return "Ray worker process crashed while processing this item"
+    if isinstance(exc, rex.OutOfMemoryError):
+        return "Ray killed the worker process for lack of memory while processing this item"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+@contextlib.contextmanager
+def ray_session(engine: Engine) -> Iterator[int]:
+    """Ray for one stage run: joins `engine.ray_address` or starts a local instance with
+    `engine.workers` CPUs (shut down on exit; one that was already running is reused and
+    left running). Yields how many items to keep in flight."""
+    from pipeline.params import ConfigError
+
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("run.executor is 'ray' but ray is not installed here (it is in the data extra)") from None
+    started = False
+    if not ray.is_initialized():
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        # Workers import the per-item functions by module name: put this checkout first on their path
+        # (on a cluster the project lives at the same path on every node).
+        root = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+        common: dict[str, Any] = {
+            "include_dashboard": False,
+            "logging_level": logging.WARNING,
+            "runtime_env": {"env_vars": {"PYTHONPATH": path}},
+        }
+        try:
+            if engine.ray_address:
+                ray.init(address=engine.ray_address, **common)
+            else:
+                ray.init(address="local", num_cpus=engine.workers or os.cpu_count() or 1, **common)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            where = f"join the Ray cluster at {engine.ray_address!r}" if engine.ray_address else "start Ray"
+            raise ConfigError(f"run.ray.address: could not {where}: {exc}") from None
+        started = True
+    try:
+        yield engine.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray_map(jobs: list[Job], engine: Engine, bar: tqdm, context: Any) -> list[Outcome[Any]]:
+    """At most as many tasks in flight as there are workers, so a task starts about when it is
+    submitted and the timeout counts its run, not its wait in Ray's queue."""
+    import ray
+
+    timeout_s = engine.item_timeout_s
+    results: list[Outcome[Any] | None] = [None] * len(jobs)
+    with ray_session(engine) as slots:
+        task = ray.remote(_ray_call).options(num_cpus=1, max_retries=0)
+        context_ref = None if context is None else [ray.put(context)]
+        pending = iter(range(len(jobs)))
+        inflight: dict[Any, tuple[int, float]] = {}  # ObjectRef -> (job index, submitted)
+
+        def submit() -> None:
+            i = next(pending, None)
+            if i is not None:
+                inflight[task.remote(jobs[i], context_ref)] = (i, time.monotonic())
+
+        def settle(i: int, outcome: Outcome[Any]) -> None:
+            results[i] = outcome
+            bar.update()
+            submit()
+
+        for _ in range(min(slots, len(jobs))):
+            submit()
+        while inflight:
+            wait_s = None
+            if timeout_s:
+                wait_s = max(0.0, min(t for _, t in inflight.values()) + timeout_s - time.monotonic())
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=wait_s)
+            if ready:
+                ready, _ = ray.wait(list(inflight), num_returns=len(inflight), timeout=0)
+            for ref in ready:
+                i, _ = inflight.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    outcome = Outcome(jobs[i][1], error=_ray_reason(exc))
+                settle(i, outcome)
+            if timeout_s:
+                now = time.monotonic()
+                for ref, (i, started) in list(inflight.items()):
+                    if now - started >= timeout_s:
+                        del inflight[ref]
+                        ray.cancel(ref, force=True)  # kills the worker process running it
+                        settle(i, Outcome(jobs[i][1], error=_timed_out(timeout_s)))
+    return [r for r in results if r is not None]
+
+
 def map_items(
-    fn: Callable[[Any], T],
+    fn: Callable[..., T],
     items: Sequence[tuple[str, Any]],
-    workers: int,
+    engine: int | Engine | RunParams,
     desc: str,
     unit: str = "item",
     isolate: bool = False,
+    context: Any = None,
 ) -> list[Outcome[T]]:
-    """Apply `fn` to each `(item_id, arg)`; `fn` must be a module-level function.
+    """Apply `fn` to each `(item_id, arg)`: `fn(arg)`, or `fn(arg, context)` when a context
+    is given; `fn` must be a module-level function. `engine` is a stage's params `run`, an
+    Engine, or a bare worker count (local engine, no timeout).
 
-    With one worker the items run in this process, unless `isolate` asks for a
-    worker process anyway (for native code that may crash the process).
+    Locally, with one worker the items run in this process, unless `isolate` asks for a
+    worker process anyway (for native code that may crash the process) or an item
+    timeout is set (only a worker process can be stopped). On Ray every item is a task.
     """
-    jobs = [(fn, item_id, arg) for item_id, arg in items]
+    if isinstance(engine, int):
+        engine = Engine(workers=engine)
+    elif not isinstance(engine, Engine):
+        engine = Engine.of(engine)
+    n_workers = engine.workers or os.cpu_count() or 1
+    jobs: list[Job] = [(fn, item_id, arg) for item_id, arg in items]
     bar = tqdm(total=len(jobs), desc=desc, unit=unit, dynamic_ncols=True)
     try:
-        if (workers <= 1 and not isolate) or not jobs:
+        if not jobs:
+            return []
+        if engine.kind == "ray":
+            results = _ray_map(jobs, engine, bar, context)
+        elif n_workers <= 1 and not isolate and not engine.item_timeout_s:
             results = []
             for job in jobs:
-                results.append(_call(job))
+                results.append(_call(job, context))
                 bar.update()
-            return results
-        results = _pool(jobs, max(1, workers), bar)
+        else:
+            results = _pool(jobs, max(1, n_workers), bar, context, engine.item_timeout_s)
         if len(results) != len(jobs):
             raise RuntimeError(f"{desc}: lost {len(jobs) - len(results)} results")
         return results

@@ -43,9 +43,34 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_RAY_ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9._-]+:[0-9]{1,5}$")
+
+
+class RayParams(Section):
+    address: str = Field(
+        "", description="'' starts a local Ray instance; 'auto' or 'ray://host:port' joins an existing cluster"
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        v = v.strip()
+        if v not in ("", "auto") and not _RAY_ADDRESS.match(v):
+            raise ValueError(
+                "must be '' (start a local Ray instance), 'auto' (join the cluster this node belongs to), "
+                "'ray://host:port' (Ray Client, port 10001 by default) or 'host:port' (the head's GCS address)"
+            )
+        return v
+
+
 class RunParams(Section):
     seed: int = Field(1234, ge=0, description="global seed; every random choice derives from it")
-    workers: int | Literal["auto"] = Field("auto", description="processes for per-item work")
+    workers: int | Literal["auto"] = Field("auto", description="processes (or Ray tasks) for per-item work")
+    executor: Literal["local", "ray"] = Field("local", description="local worker processes, or Ray tasks")
+    ray: RayParams = RayParams()
+    item_timeout_s: float = Field(
+        0, ge=0, le=7 * 24 * 3600, description="an item running longer fails (its worker is killed); 0 = no limit"
+    )
 
     @field_validator("workers")
     @classmethod

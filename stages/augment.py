@@ -49,9 +49,10 @@ def augment(params: Params, out: StageDir) -> StageResult:
                                                  (root / c.midi).is_file())]  # fmt: skip
     plans, capped = cap_by_phrase(plans, phrases, p.max_variants_per_phrase)
     by_id = {c.id: c for c in clips}
-    jobs = [(f"{c.id}/{ORIGINAL}", ItemJob(c, None, phrases[c.id], cfg)) for c in clips if p.include_originals]
-    jobs += [(q.variant_id, ItemJob(by_id[q.clip_id], q, phrases[q.clip_id], cfg)) for q in plans]
-    outcomes = map_items(make_item, jobs, params.run.n_workers(), desc="augment: items", unit="item")
+    jobs = [(f"{c.id}/{ORIGINAL}", ItemJob(c, None, phrases[c.id])) for c in clips if p.include_originals]
+    jobs += [(q.variant_id, ItemJob(by_id[q.clip_id], q, phrases[q.clip_id])) for q in plans]
+    # The run's config (params, paths) goes to each worker once (context), not into every job.
+    outcomes = map_items(make_item, jobs, params.run, desc="augment: items", unit="item", context=cfg)
     failures = [Failure(id=o.item_id, stage="augment", reason=o.error or "") for o in outcomes if not o.ok]
     results: list[ItemResult] = [o.value for o in outcomes if o.value is not None]
     made = [r.variant for r in results if r.variant is not None]

@@ -39,11 +39,12 @@ def clip(params: Params, out: StageDir) -> StageResult:
         raise ConfigError(f"params tag.timbre: {exc}") from None
     split_of = assign_splits([t.id for t in tags], p.splits.model_dump(), params.run.seed)
     jobs = [
-        (t.id, ClipJob(mixes[t.id], splits[t.id], t, metadata.get(t.id), alternatives, split_of[t.id], out.root,
+        (t.id, ClipJob(mixes[t.id], splits[t.id], t, metadata.get(t.id), split_of[t.id], out.root,
                        out.out("audio"), out.out("midi"), p, thresholds))
         for t in tags
     ]  # fmt: skip
-    outcomes = map_items(cut_song, jobs, params.run.n_workers(), desc="clip: songs", unit="song")
+    # The corpus-wide alternatives table goes to each worker once (context), not into every job.
+    outcomes = map_items(cut_song, jobs, params.run, desc="clip: songs", unit="song", context=alternatives)
     failures = [Failure(id=o.item_id, stage="clip", reason=o.error or "") for o in outcomes if not o.ok]
     songs = [o.value for o in outcomes if o.value is not None]
     clips: list[Clip] = [c for s in songs for c in s.clips]

@@ -25,7 +25,7 @@ def ingest(params: Params, out: StageDir) -> StageResult:
     p = params.ingest
     candidates = discover(p, params.run.seed, out.root)
     jobs = [(c.origin, (c, p.music21.programs)) for c in candidates]
-    outcomes = map_items(probe, jobs, params.run.n_workers(), desc="ingest: reading MIDI", unit="file")
+    outcomes = map_items(probe, jobs, params.run, desc="ingest: reading MIDI", unit="file")
     failures = [
         Failure(id=o.item_id, stage="ingest", reason=o.error or "", origin=o.item_id) for o in outcomes if not o.ok
     ]

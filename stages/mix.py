@@ -21,7 +21,7 @@ from stages._runner import StageResult, run_stage
 def mix(params: Params, out: StageDir) -> StageResult:
     songs = list(read_manifest(StageDir("render", out.root).manifest, RenderSong))
     jobs = [(s.id, MixJob(s, out.root, out.out("audio"), params.mix)) for s in songs]
-    outcomes = map_items(mix_song, jobs, params.run.n_workers(), desc="mix: songs", unit="song")
+    outcomes = map_items(mix_song, jobs, params.run, desc="mix: songs", unit="song")
     failures = [Failure(id=o.item_id, stage="mix", reason=o.error or "") for o in outcomes if not o.ok]
     done: list[MixSong] = [o.value for o in outcomes if o.value is not None]
     stems = [st for s in done for st in s.stems]

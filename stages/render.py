@@ -28,7 +28,7 @@ def render(params: Params, out: StageDir) -> StageResult:
         for t in s.tracks
     ]
     # Plugins are native code: render in worker processes even with one worker, so a crash fails one track.
-    outcomes = map_items(render_track, jobs, params.run.n_workers(), desc="render: tracks", unit="track", isolate=True)
+    outcomes = map_items(render_track, jobs, params.run, desc="render: tracks", unit="track", isolate=True)
     done: dict[str, RenderedTrack] = {o.item_id: o.value for o in outcomes if o.value is not None}
     failures = [Failure(id=o.item_id, stage="render", reason=o.error or "") for o in outcomes if not o.ok]
 

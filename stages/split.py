@@ -29,7 +29,7 @@ def split(params: Params, out: StageDir) -> StageResult:
         legato_overlap_s=p.legato_overlap_s,
     )
     jobs = [(s.id, (s, out.root, out.out("midi"), opts)) for s in songs]
-    outcomes = map_items(split_job, jobs, params.run.n_workers(), desc="split: tracks", unit="song")
+    outcomes = map_items(split_job, jobs, params.run, desc="split: tracks", unit="song")
     origin = {s.id: s.origin for s in songs}
     failures = [
         Failure(id=o.item_id, stage="split", reason=o.error or "", origin=origin[o.item_id])

@@ -36,7 +36,7 @@ def tag(params: Params, out: StageDir) -> StageResult:
     except ValueError as exc:
         raise ConfigError(f"params tag.timbre: {exc}") from None
     jobs = [(m.id, TagJob(m, splits[m.id], out.root, p, plan, thresholds)) for m in mixes]
-    outcomes = map_items(tag_song, jobs, params.run.n_workers(), desc="tag: songs", unit="song")
+    outcomes = map_items(tag_song, jobs, params.run, desc="tag: songs", unit="song")
     failures = [Failure(id=o.item_id, stage="tag", reason=o.error or "") for o in outcomes if not o.ok]
     done: list[TagSong] = [o.value for o in outcomes if o.value is not None]
 

@@ -69,8 +69,8 @@ def clips(tmp_path_factory):
 
 
 def _make(root, clip, chain, **augment) -> ItemResult:
-    return make_item(ItemJob(clip, Plan(clip.id, 0, Draw(chain=tuple(chain)), dict(MIDI)), "phrase",
-                             config(root, **augment)))  # fmt: skip
+    return make_item(ItemJob(clip, Plan(clip.id, 0, Draw(chain=tuple(chain)), dict(MIDI)), "phrase"),
+                     config(root, **augment))  # fmt: skip
 
 
 def _final_features(root, v) -> dict[str, float]:
@@ -146,12 +146,12 @@ def test_a_near_silent_re_render_is_dropped_not_normalised_up(clips, monkeypatch
     clip = made["bass"]
     real = rerender.render_part
     monkeypatch.setattr(rerender, "render_part", lambda *a, **k: real(*a, **k) * np.float32(1e-5))  # -100 dB
-    result = make_item(ItemJob(clip, Plan(clip.id, 0, Draw(semitones=2), dict(MIDI)), "phrase",
-                               config(root, tmp_path)))  # fmt: skip
+    result = make_item(ItemJob(clip, Plan(clip.id, 0, Draw(semitones=2), dict(MIDI)), "phrase"),
+                       config(root, tmp_path))  # fmt: skip
     assert result.variant is None and result.dropped is not None
     assert "as re-rendered" in result.dropped and "mix.silence_lufs" in result.dropped
     monkeypatch.undo()
-    loud = make_item(ItemJob(clip, Plan(clip.id, 0, Draw(semitones=2), dict(MIDI)), "phrase", config(root, tmp_path)))
+    loud = make_item(ItemJob(clip, Plan(clip.id, 0, Draw(semitones=2), dict(MIDI)), "phrase"), config(root, tmp_path))
     assert loud.variant is not None and loud.dropped is None
 
 

@@ -26,7 +26,7 @@ DISTORTION_LOW = FxStep("distortion", "low", PARAMS.augment.fx.effects["distorti
 
 def _make(root, clip, draw, methods=MIDI, cache=None, **augment) -> ItemResult:
     plan = Plan(clip.id, 0, draw, dict(methods))
-    return make_item(ItemJob(clip, plan, "phrase", config(root, cache, **augment)))
+    return make_item(ItemJob(clip, plan, "phrase"), config(root, cache, **augment))
 
 
 def _read(root, rel) -> tuple[np.ndarray, int]:

@@ -1,11 +1,17 @@
-"""The worker pool: results in input order, errors and even crashed workers fail one item each."""
+"""The executor: results in input order; errors, crashed workers and timeouts fail one item each,
+locally and on Ray; a stage's context reaches each worker once, not once per item."""
 
 from __future__ import annotations
 
 import os
 import signal
+import time
+import uuid
+from collections import Counter
 
-from pipeline.parallel import ItemError, map_items
+import pytest
+
+from pipeline.parallel import Engine, ItemError, map_items, ray_session
 
 
 def square_or_fail(x: int) -> int:
@@ -18,10 +24,42 @@ def square_or_fail(x: int) -> int:
     return x * x
 
 
+def hang_or_die(x: int) -> int:
+    if x == 2:
+        time.sleep(600)  # a hung item: only the timeout ends it
+    if x == 4:
+        os.kill(os.getpid(), signal.SIGKILL)  # killed from outside (the OOM killer, say)
+    return x * x
+
+
+UNPICKLED: Counter[str] = Counter()  # per process: how often each context was unpickled here
+
+
+class Context:
+    """A read-only table that counts its unpicklings (by token, so tests do not mix)."""
+
+    def __init__(self, token: str, table: dict[int, str]):
+        self.token, self.table = token, table
+
+    def __reduce__(self):
+        return (_rebuild, (self.token, self.table))
+
+
+def _rebuild(token: str, table: dict[int, str]) -> Context:
+    UNPICKLED[token] += 1
+    return Context(token, table)
+
+
+def look_up(x: int, ctx: Context) -> tuple[int, int, str]:
+    return os.getpid(), UNPICKLED[ctx.token], ctx.table[x]
+
+
+ITEMS = [(f"item{i}", i) for i in range(10)]
+
+
 def test_one_bad_or_crashing_item_fails_alone():
-    items = [(f"item{i}", i) for i in range(10)]
     for workers, isolate in ((1, True), (2, False), (3, False)):
-        out = map_items(square_or_fail, items, workers, desc="test", isolate=isolate)
+        out = map_items(square_or_fail, ITEMS, workers, desc="test", isolate=isolate)
         assert [o.item_id for o in out] == [f"item{i}" for i in range(10)]
         assert [o.value for o in out if o.ok] == [i * i for i in range(10) if i not in (3, 5, 7)]
         errors = {o.item_id: o.error for o in out if not o.ok}
@@ -33,3 +71,63 @@ def test_one_bad_or_crashing_item_fails_alone():
 def test_in_process_with_one_worker():
     out = map_items(square_or_fail, [("a", 2), ("b", 3)], 1, desc="test")
     assert [(o.value, o.error) for o in out] == [(4, None), (None, "three is not allowed")]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_timeout_and_kill_fail_their_items_only(workers):
+    """With a timeout even one worker is a process: the hung item's worker is killed and replaced."""
+    out = map_items(hang_or_die, ITEMS[:6], Engine("local", workers, item_timeout_s=5), desc="test")
+    assert [o.item_id for o in out] == [f"item{i}" for i in range(6)]
+    assert {o.item_id: o.value for o in out if o.ok} == {f"item{i}": i * i for i in (0, 1, 3, 5)}
+    assert {o.item_id: o.error for o in out if not o.ok} == {
+        "item2": "timed out after 5 s",
+        "item4": "worker process crashed (SIGKILL) while processing this item",
+    }
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_context_is_unpickled_once_per_worker(workers):
+    token = uuid.uuid4().hex
+    ctx = Context(token, {i: f"v{i}" for i in range(10)})
+    out = map_items(look_up, ITEMS, workers, desc="test", isolate=True, context=ctx)
+    assert [o.value[2] for o in out] == [f"v{i}" for i in range(10)]
+    per_worker = {pid: count for pid, count, _ in (o.value for o in out)}
+    assert len(per_worker) <= workers and set(per_worker.values()) == {1}
+    in_process = map_items(look_up, ITEMS[:3], 1, desc="test", context=ctx)
+    assert [o.value[1:] for o in in_process] == [(0, "v0"), (0, "v1"), (0, "v2")]  # never pickled
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """One local Ray instance (2 CPUs) for this module's Ray tests; map_items reuses it."""
+    with ray_session(Engine("ray", 2)) as slots:
+        yield slots
+
+
+@pytest.mark.slow
+def test_ray_errors_crashes_and_timeout_fail_their_items_only(ray_instance):
+    engine = Engine("ray", 2, item_timeout_s=10)
+    out = map_items(square_or_fail, ITEMS, engine, desc="test")
+    assert [o.item_id for o in out] == [f"item{i}" for i in range(10)]
+    assert [o.value for o in out if o.ok] == [i * i for i in range(10) if i not in (3, 5, 7)]
+    errors = {o.item_id: o.error for o in out if not o.ok}
+    assert errors["item3"] == "three is not allowed"
+    assert errors["item5"].startswith("ZeroDivisionError: boom (at test_parallel.py:")
+    assert errors["item7"] == "Ray worker process crashed while processing this item"
+
+    out = map_items(hang_or_die, ITEMS[:6], engine, desc="test")
+    assert [o.item_id for o in out] == [f"item{i}" for i in range(6)]
+    assert {o.item_id: o.value for o in out if o.ok} == {f"item{i}": i * i for i in (0, 1, 3, 5)}
+    assert {o.item_id: o.error for o in out if not o.ok} == {
+        "item2": "timed out after 10 s",
+        "item4": "Ray worker process crashed while processing this item",
+    }
+
+
+@pytest.mark.slow
+def test_ray_context_is_fetched_once_per_worker(ray_instance):
+    token = uuid.uuid4().hex
+    ctx = Context(token, {i: f"v{i}" for i in range(10)})
+    out = map_items(look_up, ITEMS, Engine("ray", 2), desc="test", context=ctx)
+    assert [o.value[2] for o in out] == [f"v{i}" for i in range(10)]
+    assert {count for _, count, _ in (o.value for o in out)} == {1}  # each worker process unpickled it once

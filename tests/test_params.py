@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.parallel import Engine
 from pipeline.params import ParamsError, load_params, parse_params
 from tests.conftest import REPO
 
@@ -12,6 +13,13 @@ def test_repository_params_are_valid():
     params = load_params(REPO / "params.yaml")
     assert params.ingest.source == "sample"
     assert params.run.n_workers() >= 1
+    assert Engine.of(params.run) == Engine("local", None, "", 0)
+
+
+@pytest.mark.parametrize("address", ["", "auto", "ray://10.0.0.5:10001", "head.cluster:6379"])
+def test_ray_addresses_accepted(address):
+    engine = Engine.of(parse_params({"run": {"executor": "ray", "workers": 3, "ray": {"address": address}}}).run)
+    assert (engine.kind, engine.workers, engine.ray_address) == ("ray", 3, address)
 
 
 @pytest.mark.parametrize(
@@ -29,6 +37,10 @@ def test_repository_params_are_valid():
         ),
         ({"run": {"workers": 0}}, ["'run.workers' = 0", "'auto' or an integer >= 1"]),
         ({"run": {"workers": "many"}}, ["'run.workers' = 'many'", "Input should be 'auto'"]),
+        ({"run": {"executor": "dask"}}, ["'run.executor' = 'dask'", "Input should be 'local' or 'ray'"]),
+        ({"run": {"ray": {"address": "head-node"}}}, ["'run.ray.address' = 'head-node'", "'ray://host:port'"]),
+        ({"run": {"ray": {"adress": "auto"}}}, ["unknown key 'run.ray.adress'", "allowed here: address"]),
+        ({"run": {"item_timeout_s": -1}}, ["'run.item_timeout_s' = -1", "greater than or equal to 0"]),
         ({"ingest": {"music21": {"programs": [40, 200]}}}, ["'ingest.music21.programs' = [40, 200]", "0-127"]),
         ({"split": {"min_tempo_bpm": 500, "max_tempo_bpm": 400}}, ["min_tempo_bpm (500.0) must be below"]),
         ({"ingest": {"sample": {"songs": "lots"}}}, ["'ingest.sample.songs' = 'lots'", "valid integer"]),

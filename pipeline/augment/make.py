@@ -75,6 +75,15 @@ class ItemJob:
     clip: Clip
     plan: Plan | None  # None: the clip itself
     phrase: str
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One job with the run's config, as the helpers below use it."""
+
+    clip: Clip
+    plan: Plan | None
+    phrase: str
     config: AugmentConfig
 
 
@@ -129,19 +138,22 @@ def _rel(cfg: AugmentConfig, path: Path) -> str:
     return path.relative_to(cfg.root).as_posix()
 
 
-def make_item(job: ItemJob) -> ItemResult:
-    """Worker entry point: the dataset item for `job` (audio written, sidecar left to the stage)."""
-    if job.plan is None:
-        return ItemResult(_original(job))
+def make_item(job: ItemJob, config: AugmentConfig) -> ItemResult:
+    """Worker entry point: the dataset item for `job` (audio written, sidecar left to the stage).
+
+    `config` is what every item of the run shares: map_items' context, sent to each worker once."""
+    item = _Item(job.clip, job.plan, job.phrase, config)
+    if item.plan is None:
+        return ItemResult(_original(item))
     try:
-        return _variant(job)
+        return _variant(item)
     except OutOfRangeSkip as skip:
         return ItemResult(None, skipped=str(skip))
     except NearSilent as quiet:
         return ItemResult(None, dropped=str(quiet))
 
 
-def _original(job: ItemJob) -> Variant:
+def _original(job: _Item) -> Variant:
     clip, cfg = job.clip, job.config
     src = cfg.root / clip.audio
     if not src.is_file():
@@ -165,7 +177,7 @@ class _Work:
     report: dict[str, int]
 
 
-def _prepare(job: ItemJob) -> _Work:
+def _prepare(job: _Item) -> _Work:
     clip, cfg, plan = job.clip, job.config, job.plan
     assert plan is not None
     p = cfg.augment
@@ -193,7 +205,7 @@ def _prepare(job: ItemJob) -> _Work:
     return _Work(transforms, note_level, pm, ratio, report)
 
 
-def _cache_key(job: ItemJob, work: _Work) -> str:
+def _cache_key(job: _Item, work: _Work) -> str:
     clip, cfg = job.clip, job.config
     r, m = cfg.render, cfg.mix
     spec: dict[str, Any] = {
@@ -222,7 +234,7 @@ def _cache_key(job: ItemJob, work: _Work) -> str:
     return digest(spec)
 
 
-def _render(job: ItemJob, work: _Work) -> tuple[bytes, dict[str, Any], bytes | None]:
+def _render(job: _Item, work: _Work) -> tuple[bytes, dict[str, Any], bytes | None]:
     """Make the variant's audio (a cache miss): (WAV bytes, measurements, MIDI bytes)."""
     clip, cfg, plan = job.clip, job.config, job.plan
     assert plan is not None
@@ -288,7 +300,7 @@ def _check_audible(lufs: float, where: str, silence_lufs: float, param: str = "c
         raise NearSilent(f"near-silent: {lufs:.1f} LUFS {where} <= {param} {silence_lufs:g}")
 
 
-def _variant(job: ItemJob) -> ItemResult:
+def _variant(job: _Item) -> ItemResult:
     clip, cfg, plan = job.clip, job.config, job.plan
     assert plan is not None
     work = _prepare(job)
@@ -316,7 +328,7 @@ def _variant(job: ItemJob) -> ItemResult:
     return ItemResult(variant, cached=cached, rendered_parts=0 if cached else int(entry.meta["rendered_parts"]))
 
 
-def _labelled(job: ItemJob, work: _Work, meta: dict[str, Any], key: str) -> Variant:
+def _labelled(job: _Item, work: _Work, meta: dict[str, Any], key: str) -> Variant:
     """The variant's record: the source clip's fields, each recomputed for what was done."""
     clip, cfg, plan = job.clip, job.config, job.plan
     assert plan is not None

@@ -8,6 +8,7 @@ timbre of its own audio and what each part's notes do inside it.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -59,7 +60,6 @@ class ClipJob:
     split: SplitSong
     tag: TagSong
     metadata: MetadataSong | None
-    alternatives: dict[str, list[str]]  # track id -> its rule's patches
     split_name: Split
     root: Path
     out_audio: Path  # data/clip/audio
@@ -137,6 +137,7 @@ class _Song:
     """What every clip of one song is cut from."""
 
     job: ClipJob
+    alternatives: Mapping[str, list[str]]  # track id -> its rule's patches (the whole corpus's)
     grid: BarGrid
     parts: list[_Part]
     source: pretty_midi.PrettyMIDI
@@ -156,7 +157,9 @@ def _solo_tracks(p: ClipParams, parts: list[_Part]) -> list[_Part]:
     return []
 
 
-def cut_song(job: ClipJob) -> SongClips:
+def cut_song(job: ClipJob, alternatives: Mapping[str, list[str]]) -> SongClips:
+    """Worker entry point: one song's clips. `alternatives` (track id -> its rule's patches) is
+    the run's corpus-wide table, map_items' context: shipped to each worker once, not per song."""
     p, split = job.params, job.split
     parts = _load_parts(job)
     source = parse_midi((job.root / split.source_midi).read_bytes()).pm
@@ -167,7 +170,7 @@ def cut_song(job: ClipJob) -> SongClips:
     solo = {part.track.id for part in _solo_tracks(p, parts)}
     song_key = song_notes_key([part.inst for part in parts], p.labels)
     song_audio = KeyLabel(*job.tag.key.audio.split(" "))
-    song = _Song(job, grid, parts, source, x, sr, solo, song_key, song_audio, section_source)
+    song = _Song(job, alternatives, grid, parts, source, x, sr, solo, song_key, song_audio, section_source)
     clips: list[Clip] = []
     dropped = [(f"{job.mix.id}/bars{s.bar_start}+{s.bars}", s.reason) for s in skipped]
     for index, plan in enumerate(plans):
@@ -255,7 +258,7 @@ def _cut_plan(song: _Song, cid: str, plan: ClipPlan) -> tuple[list[Clip], list[t
         ClipInstrument(
             track_id=part.track.id, midi_track=k, name=part.track.name, family=part.track.family,
             subfamily=part.track.subfamily, program=part.track.program, is_drum=part.track.is_drum,
-            patch=part.stem.patch, alternatives=job.alternatives.get(part.track.id, [part.stem.patch]),
+            patch=part.stem.patch, alternatives=song.alternatives.get(part.track.id, [part.stem.patch]),
             notation=notation_info(describe_notation(part.inst, part.pm, start_s, end_s)),
         )
         for k, part in enumerate(playing)
