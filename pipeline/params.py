@@ -69,7 +69,7 @@ class RunParams(Section):
     executor: Literal["local", "ray"] = Field("local", description="local worker processes, or Ray tasks")
     ray: RayParams = RayParams()
     item_timeout_s: float = Field(
-        0, ge=0, le=7 * 24 * 3600, description="an item running longer fails (its worker is killed); 0 = no limit"
+        3600, ge=0, le=7 * 24 * 3600, description="an item running longer fails (its worker is killed); 0 = no limit"
     )
 
     @field_validator("workers")

@@ -51,7 +51,7 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     p = Project(tmp_path)
-    p.params(run={"workers": 1})
+    p.params(run={"workers": 1, "item_timeout_s": 0})  # items in-process: no worker start-up per stage run
     return p
 
 

@@ -98,7 +98,7 @@ def test_worker_killed_mid_write_leaves_no_temp_file_in_outputs(project, caplog)
         folder = out.out("midi")
         folder.mkdir(parents=True)
         items = [(n, (str(folder / f"{n}.mid"), n)) for n in ("a", "dies", "b")]
-        outcomes = map_items(write_or_die, items, workers=2, desc="test")
+        outcomes = map_items(write_or_die, items, 2, desc="test")
         failures = [Failure(id=o.item_id, stage="ingest", reason=o.error or "") for o in outcomes if not o.ok]
         return StageResult([], failures, {}, inputs=0)
 
