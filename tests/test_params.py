@@ -13,7 +13,7 @@ def test_repository_params_are_valid():
     params = load_params(REPO / "params.yaml")
     assert params.ingest.source == "sample"
     assert params.run.n_workers() >= 1
-    assert Engine.of(params.run) == Engine("local", None, "", 0)
+    assert Engine.of(params.run) == Engine("local", None, "", 3600)
 
 
 @pytest.mark.parametrize("address", ["", "auto", "ray://10.0.0.5:10001", "head.cluster:6379"])
