@@ -158,6 +158,10 @@ def test_a_tonicization_keeps_the_song_key_and_a_modulation_to_the_same_key_leav
         insts = _song([C_MAJOR, excursion, C_MAJOR])
         assert foreign_share(span_profile(insts, 8.0, 16.0), 0, "major") > P.foreign_share  # F# in both
         assert notes_key(insts, 8.0, 16.0, P, insts, song_key).key.label == expected, excursion
+    # C7 F G C in a C minor song keeps its Bb, yet the same tonic is mode mixture, not a tonicization
+    c_minor = ([60, 63, 67], [65, 68, 72], [67, 71, 74, 77], [60, 63, 67])
+    insts = _song([c_minor, ([60, 64, 67, 70], F_, G_, C_), c_minor])
+    assert notes_key(insts, 8.0, 16.0, P, insts, KeyLabel("C", "minor")).key.label == "C major"
     off = ClipLabelParams(tonicization_share=1.0)  # the check off: the pitch profile alone leaves for G major
     insts = _song([C_MAJOR, (F_, D7, G_, G_), C_MAJOR])
     assert notes_key(insts, 8.0, 16.0, off, insts, song_key).key.label == "G major"

@@ -161,7 +161,10 @@ def tonicizes(profile: np.ndarray, song_key: KeyLabel, span_key: KeyEstimate, p:
     """The span borrows its best key's notes inside the song's key rather than modulating to it: more
     than clip.labels.tonicization_share of its note time stays on song-key pitches that key lacks (a
     chorale's phrase cadencing on ii or V keeps the home key's 4th or tonic beside the new leading tone;
-    a modulated section drops them)."""
+    a modulated section drops them). A tonicization points to another tonic: the parallel key (C minor
+    in a C major song) is mode mixture, left to clip.labels.foreign_share."""
+    if span_key.tonic_pc == song_key.pc:
+        return False
     kept = retained_share(profile, (song_key.pc, song_key.scale), (span_key.tonic_pc, span_key.scale))
     return kept > p.tonicization_share
 
