@@ -446,6 +446,11 @@ class ClipLabelParams(Section):
         0.05, ge=0, le=1,
         description="the song's key no longer labels a clip that puts more of its notes' time outside that key",
     )  # fmt: skip
+    tonicization_share: float = Field(
+        0.03, ge=0, le=1,
+        description="... unless more of the clip's note time than this stays on song-key pitches its own best key "
+        "lacks (a tonicization inside the song's key, not a modulation); 1 disables",
+    )  # fmt: skip
     min_key_span_s: float = Field(
         8.0, ge=0, le=600, description="a shorter clip states a key only where it keeps the song's key"
     )

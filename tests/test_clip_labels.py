@@ -129,3 +129,52 @@ def test_the_song_key_labels_an_ambiguous_clip_and_a_modulation_leaves_it():
     assert found.key.label == "B minor" and found.decided_by is None
     short = notes_key(insts, 8.0, 12.0, P, insts, song_key)  # 4 s: too short to leave the song's key
     assert short.key is None and short.decided_by == song_key
+
+
+# chords of a C major song's excursions toward G (V) and D minor (ii)
+F_, G_, C_, D_ = [65, 69, 72], [67, 71, 74], [60, 64, 67], [62, 66, 69]
+D7, G7, A7, DM = [62, 66, 69, 72], [67, 71, 74, 77], [57, 61, 64, 67], [62, 65, 69]
+
+
+def test_retained_share_tells_a_tonicization_from_a_modulation():
+    """Both passages lean to G major (F# foreign to C), but only the tonicization keeps C major's F."""
+    from pipeline.midi.keyfind import retained_share
+
+    tonicized = span_profile(_song([(F_, D7, G_, G_)]))  # IV V7/V V V: F beside the F#
+    modulated = span_profile(_song([(G_, C_, D_, G_)]))  # I IV V I of G: F is gone
+    assert profile_key(tonicized, "albrecht").label == profile_key(modulated, "albrecht").label == "G major"
+    assert retained_share(tonicized, (0, "major"), (7, "major")) == pytest.approx(0.1, abs=1e-3)
+    assert retained_share(modulated, (0, "major"), (7, "major")) == 0.0
+    assert retained_share(modulated, (0, "major"), (0, "major")) == 0.0  # the song's own key lacks nothing
+
+
+def test_a_tonicization_keeps_the_song_key_and_a_modulation_to_the_same_key_leaves_it():
+    from pipeline.analysis.key import KeyLabel
+    from pipeline.clips.labels import notes_key
+    from pipeline.midi.keyfind import foreign_share
+
+    song_key = KeyLabel("C", "major")
+    for excursion, expected in (((F_, D7, G_, G_), "C major"), ((G_, C_, D_, G_), "G major")):
+        insts = _song([C_MAJOR, excursion, C_MAJOR])
+        assert foreign_share(span_profile(insts, 8.0, 16.0), 0, "major") > P.foreign_share  # F# in both
+        assert notes_key(insts, 8.0, 16.0, P, insts, song_key).key.label == expected, excursion
+    # C7 F G C in a C minor song keeps its Bb, yet the same tonic is mode mixture, not a tonicization
+    c_minor = ([60, 63, 67], [65, 68, 72], [67, 71, 74, 77], [60, 63, 67])
+    insts = _song([c_minor, ([60, 64, 67, 70], F_, G_, C_), c_minor])
+    assert notes_key(insts, 8.0, 16.0, P, insts, KeyLabel("C", "minor")).key.label == "C major"
+    off = ClipLabelParams(tonicization_share=1.0)  # the check off: the pitch profile alone leaves for G major
+    insts = _song([C_MAJOR, (F_, D7, G_, G_), C_MAJOR])
+    assert notes_key(insts, 8.0, 16.0, off, insts, song_key).key.label == "G major"
+
+
+def test_a_tonicization_the_song_key_fits_poorly_names_no_key():
+    """G7 A7 Dm Dm in C major: D minor's leading tone C# beside C major's B; neither key is sure."""
+    from pipeline.analysis.key import KeyLabel
+    from pipeline.clips.labels import notes_key
+
+    insts = _song([C_MAJOR, (G7, A7, DM, DM), C_MAJOR])
+    song_key = KeyLabel("C", "major")
+    found = notes_key(insts, 8.0, 16.0, P, insts, song_key)
+    assert found.key is None and found.own.label == "D minor" and "tonicize D minor" in found.withheld
+    key, ev = key_labels(insts, 8.0, 16.0, "D minor", None, 44100, P, insts, song_key)
+    assert key is None and ev.withheld == found.withheld  # even a signature that agrees with D minor

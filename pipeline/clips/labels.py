@@ -30,6 +30,7 @@ from pipeline.midi.keyfind import (
     key_scores,
     profile_key,
     relative_tonic,
+    retained_share,
     span_profile,
 )
 from pipeline.midi.keys import NOTE_NAMES
@@ -156,12 +157,25 @@ def song_notes_key(instruments: Sequence[pretty_midi.Instrument], p: ClipLabelPa
     return _label(relative_tonic(est, instruments)) if est is not None else None
 
 
+def tonicizes(profile: np.ndarray, song_key: KeyLabel, span_key: KeyEstimate, p: ClipLabelParams) -> bool:
+    """The span borrows its best key's notes inside the song's key rather than modulating to it: more
+    than clip.labels.tonicization_share of its note time stays on song-key pitches that key lacks (a
+    chorale's phrase cadencing on ii or V keeps the home key's 4th or tonic beside the new leading tone;
+    a modulated section drops them). A tonicization points to another tonic: the parallel key (C minor
+    in a C major song) is mode mixture, left to clip.labels.foreign_share."""
+    if span_key.tonic_pc == song_key.pc:
+        return False
+    kept = retained_share(profile, (song_key.pc, song_key.scale), (span_key.tonic_pc, span_key.scale))
+    return kept > p.tonicization_share
+
+
 @dataclass(frozen=True)
 class NotesKey:
     key: KeyLabel | None  # what the notes say, the song's key weighed in; None: the span is too short to say
     margin: float  # the span's best key's correlation margin over its runner-up
     decided_by: KeyLabel | None  # the song's or surrounding key that decided it
     own: KeyLabel | None  # the span's own key (no song prior): a modulation, when the audio agrees
+    withheld: str | None = None  # why the notes name no key although the span has notes
 
 
 def notes_key(
@@ -173,10 +187,13 @@ def notes_key(
     A 20 s span often leaves its tonic open (C major or A minor, or a mode-like
     pull to a neighbour), so the song's key stands while the span's best key is
     its relative or the song's key fits the span's notes nearly as well (within
-    clip.labels.song_key_margin). Otherwise, when the span's best key is the
-    relative of the music around it (clip.labels.context_s either side), that
-    surrounding key wins. A span shorter than clip.labels.min_key_span_s never
-    leaves the song's key.
+    clip.labels.song_key_margin) and either few of the notes lie outside it
+    (clip.labels.foreign_share) or the span only tonicizes its best key: it keeps
+    the song's pitches that key lacks (clip.labels.tonicization_share). A span
+    that tonicizes a key the song's key fits poorly names none (neither key is
+    sure), nor does one shorter than clip.labels.min_key_span_s that leaves the
+    song's key. Otherwise, when the span's best key is the relative of the music
+    around it (clip.labels.context_s either side), that surrounding key wins.
     """
     profile = span_profile(instruments, start_s, end_s, p.bass_weight)
     scores = key_scores(profile, p.key_profile)
@@ -190,16 +207,20 @@ def notes_key(
         around = _label(profile_key(span_profile(context, c0, c1, p.bass_weight), p.key_profile))
         if around and relation(best, around) == "relative":
             own = around
-    if song_key is not None and (
-        relation(best, song_key) in ("exact", "relative")
-        or (
-            scores[(song_key.pc, song_key.scale)] >= est.correlation - p.song_key_margin
-            and foreign_share(profile, song_key.pc, song_key.scale) <= p.foreign_share
-        )
+    if song_key is None:
+        return NotesKey(own, est.margin, around if own == around else None, own)
+    fits = scores[(song_key.pc, song_key.scale)] >= est.correlation - p.song_key_margin
+    borrows = tonicizes(profile, song_key, est, p)
+    if relation(best, song_key) in ("exact", "relative") or (
+        fits and (foreign_share(profile, song_key.pc, song_key.scale) <= p.foreign_share or borrows)
     ):
         return NotesKey(song_key, est.margin, song_key, own)
-    if song_key is not None and end_s - start_s < p.min_key_span_s:
-        return NotesKey(None, est.margin, song_key, own)
+    if end_s - start_s < p.min_key_span_s:
+        why = f"a {end_s - start_s:.1f} s span (< clip.labels.min_key_span_s) whose notes leave the song's key"
+        return NotesKey(None, est.margin, song_key, own, f"{why} {song_key.label}")
+    if borrows:
+        why = f"notes tonicize {best.label} inside the song's key {song_key.label}, which fits them poorly"
+        return NotesKey(None, est.margin, song_key, own, f"{why} (clip.labels.tonicization_share)")
     return NotesKey(own, est.margin, around if own == around else None, own)
 
 
@@ -227,11 +248,8 @@ def key_labels(
         and _confirms(song_audio, song_key, p)
     )  # fmt: skip
     stated, withheld = _policy(notes.label if notes else None, margin, audio, signature, p, by_song)
-    if notes is None and around is not None and p.key_policy != "audio":
-        withheld = (
-            f"a {end_s - start_s:.1f} s span (< clip.labels.min_key_span_s) whose notes leave the song's key "
-            f"{around.label}"
-        )
+    if nk.withheld and p.key_policy != "audio":
+        withheld = nk.withheld
     return stated, KeyEvidence(
         tonal=True, notes=notes.label if notes else None, notes_confidence=margin if notes else None,
         context=around.label if around else None, signature=signature,

@@ -148,6 +148,26 @@ def foreign_share(profile: np.ndarray, tonic_pc: int, scale: str) -> float:
     return round(1.0 - float(inside) / total, 4)
 
 
+# The pitch classes that define a key, the ones a passage in it keeps: the major scale; natural minor
+# plus the leading tone (the raised 6th is a melodic passing note, not part of the key's identity).
+CORE_PITCHES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}
+
+
+def retained_share(profile: np.ndarray, song: tuple[int, str], span: tuple[int, str]) -> float:
+    """Share of the profile's weight on pitch classes of the song's key that the span's key lacks.
+
+    A modulation replaces the song's pitches with the new key's (C major to G major: F# for F, and
+    F falls silent); a tonicization adds a secondary leading tone to them (F# before a cadence on G,
+    F still heard around it). Near 0: the span left the song's key; well above: it borrows inside it.
+    """
+    total = float(profile.sum())
+    if total <= 0:
+        return 0.0
+    own = {(span[0] + step) % 12 for step in CORE_PITCHES[span[1]]}
+    kept = [(song[0] + step) % 12 for step in KEY_PITCHES[song[1]] if (song[0] + step) % 12 not in own]
+    return round(float(sum(profile[pc] for pc in kept)) / total, 4)
+
+
 def pitch_class_profile(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
     """Seconds sounded per pitch class over the non-drum notes."""
     return span_profile(pm.instruments)
