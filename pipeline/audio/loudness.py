@@ -17,14 +17,15 @@ from scipy.signal import firwin, upfirdn
 OVERSAMPLE = 4
 BLOCK_S = 0.4  # BS.1770 gating block
 SILENCE = float("-inf")
-_TP_BLOCK = 1 << 13  # frames per oversampled block
+TP_BLOCK = 1 << 13  # frames per oversampled block
 # Interpolation filter for true peak, sized as BS.1770-4 Annex 2 (about 12 taps per phase).
 # An odd length gives a whole-sample delay, so the 4x grid keeps the original sample
 # instants (an even length shifts it by 1/8 sample and under-reads crests there).
 _TP_TAPS = (firwin(49, 1 / OVERSAMPLE, window=("kaiser", 6.0)) * OVERSAMPLE).astype(np.float32)
+TP_PAD = len(_TP_TAPS)  # frames of context each side of an oversampled block
 # No interpolated sample can exceed the input's peak times this (the largest phase's sum of |taps|):
 # blocks whose sample peak times this stays under a threshold need no oversampling.
-_TP_BOUND = float(max(np.abs(_TP_TAPS[p::OVERSAMPLE]).sum() for p in range(OVERSAMPLE)))
+TP_BOUND = float(max(np.abs(_TP_TAPS[p::OVERSAMPLE]).sum() for p in range(OVERSAMPLE)))
 
 
 @functools.cache
@@ -49,24 +50,41 @@ def peak_envelope(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
     peak (still at most `floor`). Scales linearly with gain: env(g*x) = g*env(x).
     """
     xt = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)  # channels first: contiguous rows
-    n, pad, delay = xt.shape[1], len(_TP_TAPS), (len(_TP_TAPS) - 1) // 2
-    out = np.abs(xt).max(axis=0)
-    if not n:
+    return envelope_range(xt, 0, xt.shape[1], 0, xt.shape[1], floor)
+
+
+def envelope_range(xt: np.ndarray, offset: int, n: int, a: int, b: int, floor: float) -> np.ndarray:
+    """peak_envelope's values for frames [a, b) of an n-frame signal, from part of it.
+
+    `xt` (channels, frames) holds frames [offset, offset + width) and must cover
+    [a - TP_PAD, b + TP_PAD) within [0, n); `a` is a multiple of TP_BLOCK and `b` one
+    or n. The oversampled blocks are the same ones peak_envelope cuts, so the values
+    equal its values exactly (a stream can be measured piece by piece).
+    """
+    out = np.abs(xt[:, a - offset : b - offset]).max(axis=0)
+    if b <= a:
         return out
-    n_blocks = -(-n // _TP_BLOCK)
-    block_peaks = np.pad(out, (0, n_blocks * _TP_BLOCK - n)).reshape(n_blocks, _TP_BLOCK).max(axis=1)
-    for b in np.flatnonzero(block_peaks * _TP_BOUND > floor):
-        start = int(b) * _TP_BLOCK
-        lo, hi = max(0, start - pad), min(n, start + _TP_BLOCK + pad)
-        up = upfirdn(_TP_TAPS, xt[:, lo:hi], up=OVERSAMPLE, axis=-1)
-        peak = np.abs(up[0])
-        for row in up[1:]:
-            np.maximum(peak, np.abs(row), out=peak)
-        peak = peak[delay : delay + (hi - lo) * OVERSAMPLE]  # align with the input's samples
-        env = np.pad(peak, (0, (hi - lo) * OVERSAMPLE - len(peak))).reshape(-1, OVERSAMPLE).max(axis=1)
-        stop = min(n, start + _TP_BLOCK)
-        out[start:stop] = np.maximum(out[start:stop], env[start - lo : stop - lo])
+    n_blocks = -(-(b - a) // TP_BLOCK)
+    block_peaks = np.pad(out, (0, n_blocks * TP_BLOCK - (b - a))).reshape(n_blocks, TP_BLOCK).max(axis=1)
+    for i in np.flatnonzero(block_peaks * TP_BOUND > floor):
+        start = a + int(i) * TP_BLOCK
+        stop = min(b, start + TP_BLOCK)
+        env = oversampled_block(xt, offset, n, start)
+        out[start - a : stop - a] = np.maximum(out[start - a : stop - a], env[: stop - start])
     return out
+
+
+def oversampled_block(xt: np.ndarray, offset: int, n: int, start: int) -> np.ndarray:
+    """The 4x-oversampled peak per input sample of the block of frames at `start` (TP_BLOCK long, or to n)."""
+    pad, delay = TP_PAD, (TP_PAD - 1) // 2
+    lo, hi = max(0, start - pad), min(n, start + TP_BLOCK + pad)
+    up = upfirdn(_TP_TAPS, xt[:, lo - offset : hi - offset], up=OVERSAMPLE, axis=-1)
+    peak = np.abs(up[0])
+    for row in up[1:]:
+        np.maximum(peak, np.abs(row), out=peak)
+    peak = peak[delay : delay + (hi - lo) * OVERSAMPLE]  # align with the input's samples
+    env = np.pad(peak, (0, (hi - lo) * OVERSAMPLE - len(peak))).reshape(-1, OVERSAMPLE).max(axis=1)
+    return env[start - lo : min(n, start + TP_BLOCK) - lo]
 
 
 def true_peak_dbtp(x: np.ndarray) -> float:
@@ -100,14 +118,7 @@ def limit_true_peak(
     env = envelope
     if env.max(initial=0.0) <= ceiling:
         return x, False, to_db(env.max(initial=0.0))
-    need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
-    look = max(1, round(0.0015 * sample_rate))
-    # scipy's origin o puts a size-s window at [n - s//2 - o, n + (s-1)//2 - o].
-    ahead = minimum_filter1d(need, size=look, origin=-(look // 2))  # min over [n, n + look)
-    smooth = np.minimum(need, uniform_filter1d(ahead, size=look, origin=(look - 1) // 2))  # mean over (n - look, n]
-    rel = max(1, round(release_ms / 1000 * sample_rate))
-    held = minimum_filter1d(smooth, size=rel, origin=(rel - 1) // 2)  # hold over (n - rel, n]
-    gain = np.minimum(smooth, uniform_filter1d(held, size=rel, origin=(rel - 1) // 2))
+    gain = limiter_gain(env, sample_rate, ceiling_dbtp, release_ms)
     y = (x * gain[:, None]).astype(x.dtype)
     # Interpolation between the gain curve's samples can leave a hair over the ceiling.
     peak = true_peak_dbtp(y)
@@ -115,3 +126,19 @@ def limit_true_peak(
         y = (y * db_to_gain(ceiling_dbtp - peak - 0.01)).astype(x.dtype)
         peak = true_peak_dbtp(y)
     return y, True, peak
+
+
+def limiter_windows(sample_rate: int, release_ms: float) -> tuple[int, int]:
+    """The limiter's lookahead and release windows, in frames."""
+    return max(1, round(0.0015 * sample_rate)), max(1, round(release_ms / 1000 * sample_rate))
+
+
+def limiter_gain(env: np.ndarray, sample_rate: int, ceiling_dbtp: float, release_ms: float) -> np.ndarray:
+    """limit_true_peak's gain curve for a whole signal's true-peak envelope (pipeline.audio.stream streams it)."""
+    need = np.minimum(1.0, db_to_gain(ceiling_dbtp) / np.maximum(env, 1e-12))
+    look, rel = limiter_windows(sample_rate, release_ms)
+    # scipy's origin o puts a size-s window at [n - s//2 - o, n + (s-1)//2 - o].
+    ahead = minimum_filter1d(need, size=look, origin=-(look // 2))  # min over [n, n + look)
+    smooth = np.minimum(need, uniform_filter1d(ahead, size=look, origin=(look - 1) // 2))  # mean over (n - look, n]
+    held = minimum_filter1d(smooth, size=rel, origin=(rel - 1) // 2)  # hold over (n - rel, n]
+    return np.minimum(smooth, uniform_filter1d(held, size=rel, origin=(rel - 1) // 2))
