@@ -33,10 +33,11 @@ def long_song(minutes: float, bpm: float = 120.0) -> pretty_midi.PrettyMIDI:
             piano.notes.append(pretty_midi.Note(vel, pitch, t0, t0 + 4 * beat - 0.05))
         for k in range(4):
             bass.notes.append(pretty_midi.Note(vel, _BASS[bar % 4], t0 + k * beat, t0 + (k + 0.9) * beat))
-            drums.notes.append(pretty_midi.Note(vel + 20 if k % 2 == 0 else vel, 36 if k % 2 == 0 else 38,
-                                                t0 + k * beat, t0 + k * beat + 0.1))  # fmt: skip
-            for h in range(2):
-                drums.notes.append(pretty_midi.Note(vel - 20, 42, t0 + (k + h / 2) * beat, t0 + (k + h / 2) * beat + 0.05))
+            hit = t0 + k * beat
+            kick = k % 2 == 0
+            drums.notes.append(pretty_midi.Note(vel + 20 if kick else vel, 36 if kick else 38, hit, hit + 0.1))
+            for h in (0.0, 0.5):
+                drums.notes.append(pretty_midi.Note(vel - 20, 42, hit + h * beat, hit + h * beat + 0.05))
         if loud:
             for k in range(8):
                 pitch = _LEAD[(bar + k) % len(_LEAD)]

@@ -17,6 +17,7 @@ sums in the same order), so a song of any length costs a few chunks of memory:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -128,7 +129,8 @@ class LoudnessMeter:
 
 def _gate(z: np.ndarray, channels: int) -> float:
     """pyloudnorm's gating of the blocks' mean squares z (channels, blocks), in its order of operations."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)  # the mean of no blocks, as pyloudnorm
         power = z[0] * _G[0]
         for i in range(1, channels):
             power = power + _G[i] * z[i]
