@@ -162,3 +162,13 @@ def test_streamed_mix_is_byte_identical_to_the_whole_array_mix(rendered, monkeyp
             streamed.mix_lufs, abs=0.05
         )
     assert limited  # the limiter's streamed path was exercised
+
+
+def test_oversampling_is_upfirdn_bit_for_bit(rendered):
+    from scipy.signal import upfirdn
+
+    from pipeline.audio.loudness import _TP_TAPS, _upsample
+
+    for name, x in _signals(rendered)[:3]:
+        xt = np.ascontiguousarray(x.T)
+        assert np.array_equal(_upsample(xt), upfirdn(_TP_TAPS, xt, up=4, axis=-1)), name

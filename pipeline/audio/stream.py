@@ -36,6 +36,7 @@ from pipeline.audio.loudness import (
     envelope_range,
     limiter_gain,
     limiter_windows,
+    oversample_into,
     oversampled_block,
     to_db,
 )
@@ -180,8 +181,12 @@ class TruePeakMeter:
         peaks = np.pad(sample, (0, n_blocks * TP_BLOCK - width)).reshape(n_blocks, TP_BLOCK).max(axis=1)
         over = np.full(n_blocks, -1.0, dtype=np.float32)
         floor = self.running if self.floor is None else self.floor  # running: a superset of the final choice
-        for i in np.flatnonzero(peaks * TP_BOUND > floor):
-            over[i] = max(peaks[i], oversampled_block(seg, offset, self.n, a + int(i) * TP_BLOCK).max())
+        chosen = np.flatnonzero(peaks * TP_BOUND > floor)
+        if len(chosen):
+            env = sample.copy()
+            oversample_into(env, seg, offset, self.n, a, a + width, chosen)
+            env = np.pad(env, (0, n_blocks * TP_BLOCK - width)).reshape(n_blocks, TP_BLOCK).max(axis=1)
+            over[chosen] = env[chosen]
         self.peaks.append(peaks)
         self.over.append(over)
         self.left = held[:, -TP_PAD:]
@@ -380,11 +385,7 @@ def exact_envelope_reader(read: Callable[[int, int], np.ndarray], n: int, peaks:
         lo = max(0, a - TP_PAD)
         xt = np.ascontiguousarray(read(lo, min(n, b + TP_PAD)).T)
         out = np.abs(xt[:, a - lo : b - lo]).max(axis=0)
-        for i in np.flatnonzero(chosen[a // TP_BLOCK : -(-b // TP_BLOCK)]):
-            start = a + int(i) * TP_BLOCK
-            stop = min(b, start + TP_BLOCK)
-            env = oversampled_block(xt, lo, n, start)
-            out[start - a : stop - a] = np.maximum(out[start - a : stop - a], env[: stop - start])
+        oversample_into(out, xt, lo, n, a, b, np.flatnonzero(chosen[a // TP_BLOCK : -(-b // TP_BLOCK)]))
         return out
 
     return env_at
