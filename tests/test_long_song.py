@@ -1,7 +1,7 @@
 """A long multi-track song goes through render, mix, tag and clip with each stage's peak memory bounded.
 
 Each stage runs in its own process and reports its peak RSS (its own and its
-workers'). Before streaming, mix held whole stems in float64: this 10-minute,
+workers'). Before streaming, mix held whole stems in float64: a 10-minute,
 4-track song took it to 3.1 GB (a 2-hour file died with MemoryError).
 """
 
