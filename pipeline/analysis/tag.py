@@ -147,7 +147,8 @@ def tag_song(job: TagJob) -> TagSong:
     k_midi: KeyLabel | None = midi_key(pm)
     k_sig = signature_key(pm)
     k_audio = audio_key(mono, sr, p.key.profile)
-    del monos, mono
+    mix_timbre = measure_timbre(x, sr, job.thresholds)
+    del monos, mono, x, pm  # only one song-sized array at a time (the stems' come next)
     rel = relation(k_audio, k_midi) if k_midi else None
     agrees = bool(acc1[job.tempo.primary]) and rel == "exact"
 
@@ -181,5 +182,5 @@ def tag_song(job: TagJob) -> TagSong:
     return TagSong(
         id=mix.id, artist=mix.artist, title=mix.title, duration_s=mix.duration_s, time_signature=f"{num}/{den}",
         tempo=tempo, key=key, tempo_backend=job.tempo.primary, agrees=agrees,
-        flagged=p.label_policy == "agree" and not agrees, timbre=measure_timbre(x, sr, job.thresholds), stems=stems,
+        flagged=p.label_policy == "agree" and not agrees, timbre=mix_timbre, stems=stems,
     )  # fmt: skip
