@@ -344,10 +344,18 @@ class TimbreParams(Section):
         return self
 
 
+class AnalysisParams(Section):
+    """How much of a song tag analyses (bounded memory and time for long songs)."""
+
+    max_s: float = Field(300.0, gt=0, description="songs up to this long are analysed whole; longer ones in windows")
+    window_s: float = Field(60.0, gt=0, description="each window's length; max_s // window_s windows, evenly spread")
+
+
 class TagParams(Section):
     tempo: TempoParams = TempoParams()
     key: KeyParams = KeyParams()
     timbre: TimbreParams = TimbreParams()
+    analysis: AnalysisParams = AnalysisParams()
     label_policy: Literal["midi", "audio", "agree"] = Field(
         "midi", description="what the dataset states: MIDI truth, audio estimates, or MIDI where both agree"
     )

@@ -1,4 +1,10 @@
-"""Tag one song: tempo and key from audio and MIDI, their agreement, timbre and notation."""
+"""Tag one song: tempo and key from audio and MIDI, their agreement, timbre and notation.
+
+Audio is measured on the whole song up to `tag.analysis.max_s`; a longer song on
+max_s // window_s windows spread evenly over it (read with seeks, so memory and
+time stay bounded whatever its length): key and timbre on the windows together,
+tempo per window (their median). Timbre's active_s then counts the analysed audio.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +19,11 @@ import soundfile as sf
 
 from pipeline.analysis.key import KeyLabel, audio_key, midi_key, relation, signature_key
 from pipeline.analysis.notation import Notation, describe_notation
-from pipeline.analysis.tempo import TempoPlan, beat_tempo, midi_tempo, tempo_accuracy, tempo_backend
+from pipeline.analysis.tempo import TempoEstimate, TempoPlan, beat_tempo, midi_tempo, tempo_accuracy, tempo_backend
 from pipeline.analysis.timbre import TimbreFeatures, TimbreThresholds, timbre_features, timbre_tags
 from pipeline.midi.load import parse_midi
 from pipeline.parallel import ItemError
-from pipeline.params import TagParams
+from pipeline.params import AnalysisParams, TagParams
 from pipeline.records import (
     KeyTags,
     MixSong,
@@ -83,10 +89,49 @@ def _notation(path: Path) -> NotationInfo:
     return notation_info(n)
 
 
+def analysis_windows(frames: int, sample_rate: int, p: AnalysisParams) -> list[tuple[int, int]]:
+    """The frame ranges analysed: the whole song, or max_s // window_s windows spread evenly over it."""
+    if frames <= p.max_s * sample_rate:
+        return [(0, frames)]
+    width = min(frames, round(p.window_s * sample_rate))
+    count = max(1, int(p.max_s // p.window_s))
+    return [(int(a), int(a) + width) for a in np.linspace(0, frames - width, count).round()]
+
+
+def read_windows(path: Path, windows: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Each window of a file as float32 (frames, channels); shorter (or empty) past the file's end."""
+    with sf.SoundFile(str(path)) as f:
+        parts = []
+        for a, b in windows:
+            if a >= f.frames:
+                parts.append(np.zeros((0, f.channels), dtype=np.float32))
+                continue
+            f.seek(a)
+            parts.append(f.read(min(b, f.frames) - a, dtype="float32", always_2d=True))
+    return parts
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def estimate_tempo(backend, monos: list[np.ndarray], sample_rate: int) -> TempoEstimate:
+    """The backend's estimate of the song (one window), or the median of its windows' estimates."""
+    if len(monos) == 1:
+        return backend.estimate(monos[0], sample_rate)
+    ests = [backend.estimate(m, sample_rate) for m in monos if len(m)]
+    bpm = float(np.median([e.bpm for e in ests]))
+    return TempoEstimate(round(bpm, 3), round(float(np.mean([e.confidence for e in ests])), 4))
+
+
 def tag_song(job: TagJob) -> TagSong:
     mix, split, p = job.mix, job.split, job.params
-    x, sr = sf.read(str(job.root / mix.mix), dtype="float32", always_2d=True)
-    mono = x.mean(axis=1)
+    sr = sf.info(str(job.root / mix.mix)).samplerate
+    windows = analysis_windows(sf.info(str(job.root / mix.mix)).frames, sr, p.analysis)
+    parts = read_windows(job.root / mix.mix, windows)
+    monos = [part.mean(axis=1) for part in parts]
+    x, mono = _joined(parts), _joined(monos)
+    del parts
 
     ts = split.time_signatures[0] if split.time_signatures else None
     num, den = (ts.numerator, ts.denominator) if ts else (4, 4)
@@ -94,7 +139,7 @@ def tag_song(job: TagJob) -> TagSong:
     beat = beat_tempo(quarter, num, den)
     estimates, acc1, acc2 = {}, {}, {}
     for name in job.tempo.measured:
-        est = tempo_backend(name, p.tempo.deeprhythm_weights, p.tempo.essentia_method).estimate(mono, sr)
+        est = estimate_tempo(tempo_backend(name, p.tempo.deeprhythm_weights, p.tempo.essentia_method), monos, sr)
         estimates[name] = est.bpm
         acc1[name], acc2[name] = tempo_accuracy(est.bpm, beat, p.tempo.tolerance)
 
@@ -102,6 +147,8 @@ def tag_song(job: TagJob) -> TagSong:
     k_midi: KeyLabel | None = midi_key(pm)
     k_sig = signature_key(pm)
     k_audio = audio_key(mono, sr, p.key.profile)
+    mix_timbre = measure_timbre(x, sr, job.thresholds)
+    del monos, mono, x, pm  # only one song-sized array at a time (the stems' come next)
     rel = relation(k_audio, k_midi) if k_midi else None
     agrees = bool(acc1[job.tempo.primary]) and rel == "exact"
 
@@ -128,12 +175,12 @@ def tag_song(job: TagJob) -> TagSong:
     tracks = {t.id: t for t in split.tracks}
     stems = []
     for stem in mix.stems:
-        y, _ = sf.read(str(job.root / stem.audio), dtype="float32", always_2d=True)
+        y = _joined(read_windows(job.root / stem.audio, windows))
         notation = _notation(job.root / tracks[stem.id].midi)
         timbre = measure_timbre(y, sr, job.thresholds, stem.patch_detail)
         stems.append(StemTags(id=stem.id, timbre=timbre, notation=notation))
     return TagSong(
         id=mix.id, artist=mix.artist, title=mix.title, duration_s=mix.duration_s, time_signature=f"{num}/{den}",
         tempo=tempo, key=key, tempo_backend=job.tempo.primary, agrees=agrees,
-        flagged=p.label_policy == "agree" and not agrees, timbre=measure_timbre(x, sr, job.thresholds), stems=stems,
+        flagged=p.label_policy == "agree" and not agrees, timbre=mix_timbre, stems=stems,
     )  # fmt: skip

@@ -361,8 +361,8 @@ def _saturation(x: np.ndarray, power: np.ndarray, n_fft: int, gate: float) -> fl
     energy = power[: n * n_fft].reshape(n, n_fft).sum(axis=1, dtype=np.float64)
     keep = np.flatnonzero(energy >= gate)
     num = den = 0.0
-    for channel in np.abs(x[: n * n_fft].T):  # contiguous rows: one channel at a time
-        blocks = channel.reshape(n, n_fft)[keep]
+    for c in range(x.shape[1]):  # one channel at a time (a copy of one channel, not of both)
+        blocks = np.abs(x[: n * n_fft, c]).reshape(n, n_fft)[keep]
         peak = blocks.max(axis=1, keepdims=True)
         at_peak = np.count_nonzero(blocks >= SATURATION_LEVEL * peak, axis=1) / n_fft
         e = np.einsum("ij,ij->i", blocks, blocks)

@@ -12,19 +12,22 @@ import functools
 import numpy as np
 import pyloudnorm
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import firwin, upfirdn
+from scipy.signal import firwin
 
 OVERSAMPLE = 4
 BLOCK_S = 0.4  # BS.1770 gating block
 SILENCE = float("-inf")
-_TP_BLOCK = 1 << 13  # frames per oversampled block
+TP_BLOCK = 1 << 13  # frames per oversampled block
 # Interpolation filter for true peak, sized as BS.1770-4 Annex 2 (about 12 taps per phase).
 # An odd length gives a whole-sample delay, so the 4x grid keeps the original sample
 # instants (an even length shifts it by 1/8 sample and under-reads crests there).
 _TP_TAPS = (firwin(49, 1 / OVERSAMPLE, window=("kaiser", 6.0)) * OVERSAMPLE).astype(np.float32)
+TP_PAD = len(_TP_TAPS)  # frames of context each side of an oversampled block
+# upfirdn's polyphase layout: per phase its taps, flipped (the taps padded to a multiple of the phases).
+_TP_PHASES = np.ascontiguousarray(np.pad(_TP_TAPS, (0, -len(_TP_TAPS) % OVERSAMPLE)).reshape(-1, OVERSAMPLE).T[:, ::-1])
 # No interpolated sample can exceed the input's peak times this (the largest phase's sum of |taps|):
 # blocks whose sample peak times this stays under a threshold need no oversampling.
-_TP_BOUND = float(max(np.abs(_TP_TAPS[p::OVERSAMPLE]).sum() for p in range(OVERSAMPLE)))
+TP_BOUND = float(max(np.abs(_TP_TAPS[p::OVERSAMPLE]).sum() for p in range(OVERSAMPLE)))
 
 
 @functools.cache
@@ -49,24 +52,83 @@ def peak_envelope(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
     peak (still at most `floor`). Scales linearly with gain: env(g*x) = g*env(x).
     """
     xt = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)  # channels first: contiguous rows
-    n, pad, delay = xt.shape[1], len(_TP_TAPS), (len(_TP_TAPS) - 1) // 2
-    out = np.abs(xt).max(axis=0)
-    if not n:
+    return envelope_range(xt, 0, xt.shape[1], 0, xt.shape[1], floor)
+
+
+def envelope_range(xt: np.ndarray, offset: int, n: int, a: int, b: int, floor: float) -> np.ndarray:
+    """peak_envelope's values for frames [a, b) of an n-frame signal, from part of it.
+
+    `xt` (channels, frames) holds frames [offset, offset + width) and must cover
+    [a - TP_PAD, b + TP_PAD) within [0, n); `a` is a multiple of TP_BLOCK and `b` one
+    or n. The oversampled blocks are the ones peak_envelope picks, so the values
+    equal its values exactly (a stream can be measured piece by piece).
+    """
+    out = np.abs(xt[:, a - offset : b - offset]).max(axis=0)
+    if b <= a:
         return out
-    n_blocks = -(-n // _TP_BLOCK)
-    block_peaks = np.pad(out, (0, n_blocks * _TP_BLOCK - n)).reshape(n_blocks, _TP_BLOCK).max(axis=1)
-    for b in np.flatnonzero(block_peaks * _TP_BOUND > floor):
-        start = int(b) * _TP_BLOCK
-        lo, hi = max(0, start - pad), min(n, start + _TP_BLOCK + pad)
-        up = upfirdn(_TP_TAPS, xt[:, lo:hi], up=OVERSAMPLE, axis=-1)
-        peak = np.abs(up[0])
-        for row in up[1:]:
-            np.maximum(peak, np.abs(row), out=peak)
-        peak = peak[delay : delay + (hi - lo) * OVERSAMPLE]  # align with the input's samples
-        env = np.pad(peak, (0, (hi - lo) * OVERSAMPLE - len(peak))).reshape(-1, OVERSAMPLE).max(axis=1)
-        stop = min(n, start + _TP_BLOCK)
-        out[start:stop] = np.maximum(out[start:stop], env[start - lo : stop - lo])
+    n_blocks = -(-(b - a) // TP_BLOCK)
+    block_peaks = np.pad(out, (0, n_blocks * TP_BLOCK - (b - a))).reshape(n_blocks, TP_BLOCK).max(axis=1)
+    oversample_into(out, xt, offset, n, a, b, np.flatnonzero(block_peaks * TP_BOUND > floor))
     return out
+
+
+def oversample_into(out: np.ndarray, xt: np.ndarray, offset: int, n: int, a: int, b: int, blocks) -> None:
+    """out (frames [a, b)) = max(out, the 4x-oversampled peak) on the given blocks (indices from a)."""
+    if len(blocks) * 2 > -(-(b - a) // TP_BLOCK):  # most of the range: one pass over all of it
+        env = _oversampled(xt, offset, n, a, b)
+        for i in blocks:
+            lo, hi = int(i) * TP_BLOCK, min(b - a, (int(i) + 1) * TP_BLOCK)
+            np.maximum(out[lo:hi], env[lo:hi], out=out[lo:hi])
+        return
+    for i in blocks:
+        start = a + int(i) * TP_BLOCK
+        stop = min(b, start + TP_BLOCK)
+        env = oversampled_block(xt, offset, n, start)
+        out[start - a : stop - a] = np.maximum(out[start - a : stop - a], env[: stop - start])
+
+
+def oversampled_block(xt: np.ndarray, offset: int, n: int, start: int) -> np.ndarray:
+    """The 4x-oversampled peak per input sample of the block of frames at `start` (TP_BLOCK long, or to n)."""
+    return _oversampled(xt, offset, n, start, min(n, start + TP_BLOCK))
+
+
+def _oversampled(xt: np.ndarray, offset: int, n: int, a: int, b: int) -> np.ndarray:
+    """The 4x-oversampled peak of frames [a, b), from the frames TP_PAD around them (zeros past the ends).
+    Every value depends only on its neighbourhood, so any range gives the same values as peak_envelope's blocks."""
+    pad, delay = TP_PAD, (TP_PAD - 1) // 2
+    lo, hi = max(0, a - pad), min(n, b + pad)
+    up = _upsample(xt[:, lo - offset : hi - offset])
+    peak = np.abs(up[0])
+    for row in up[1:]:
+        np.maximum(peak, np.abs(row), out=peak)
+    # Align with the input's samples: input frame i takes the 4x samples [4i, 4i + 4) after the delay.
+    first, last = (a - lo) * OVERSAMPLE + delay, (b - lo) * OVERSAMPLE + delay
+    peak = peak[first:last]
+    if len(peak) < last - first:  # past the filter's output (never for the taps used): pad as zeros
+        peak = np.pad(peak, (0, last - first - len(peak)))
+    env = peak[0::OVERSAMPLE]  # a max over phases, pairwise (exact, faster than a reduction over 4)
+    for phase in range(1, OVERSAMPLE):
+        env = np.maximum(env, peak[phase::OVERSAMPLE])
+    return env
+
+
+def _upsample(x: np.ndarray) -> np.ndarray:
+    """upfirdn(_TP_TAPS, x, up=OVERSAMPLE, axis=-1), bit for bit: each output is the same float32 sum of
+    products in the same order (oldest sample first, starting from 0), as whole-array operations."""
+    channels, length = x.shape
+    taps = _TP_PHASES.shape[1]
+    padded = np.zeros((channels, length + 2 * (taps - 1)), dtype=np.float32)
+    padded[:, taps - 1 : taps - 1 + length] = x
+    width = length + taps - 1
+    out = np.empty((channels, width, OVERSAMPLE), dtype=np.float32)
+    term = np.empty((channels, width), dtype=np.float32)
+    for phase in range(OVERSAMPLE):
+        acc = np.zeros((channels, width), dtype=np.float32)
+        for k in range(taps):
+            np.multiply(padded[:, k : k + width], _TP_PHASES[phase, k], out=term)
+            acc += term
+        out[:, :, phase] = acc
+    return out.reshape(channels, -1)[:, : (length - 1) * OVERSAMPLE + len(_TP_TAPS)]
 
 
 def true_peak_dbtp(x: np.ndarray) -> float:
@@ -100,14 +162,7 @@ def limit_true_peak(
     env = envelope
     if env.max(initial=0.0) <= ceiling:
         return x, False, to_db(env.max(initial=0.0))
-    need = np.minimum(1.0, ceiling / np.maximum(env, 1e-12))
-    look = max(1, round(0.0015 * sample_rate))
-    # scipy's origin o puts a size-s window at [n - s//2 - o, n + (s-1)//2 - o].
-    ahead = minimum_filter1d(need, size=look, origin=-(look // 2))  # min over [n, n + look)
-    smooth = np.minimum(need, uniform_filter1d(ahead, size=look, origin=(look - 1) // 2))  # mean over (n - look, n]
-    rel = max(1, round(release_ms / 1000 * sample_rate))
-    held = minimum_filter1d(smooth, size=rel, origin=(rel - 1) // 2)  # hold over (n - rel, n]
-    gain = np.minimum(smooth, uniform_filter1d(held, size=rel, origin=(rel - 1) // 2))
+    gain = limiter_gain(env, sample_rate, ceiling_dbtp, release_ms)
     y = (x * gain[:, None]).astype(x.dtype)
     # Interpolation between the gain curve's samples can leave a hair over the ceiling.
     peak = true_peak_dbtp(y)
@@ -115,3 +170,19 @@ def limit_true_peak(
         y = (y * db_to_gain(ceiling_dbtp - peak - 0.01)).astype(x.dtype)
         peak = true_peak_dbtp(y)
     return y, True, peak
+
+
+def limiter_windows(sample_rate: int, release_ms: float) -> tuple[int, int]:
+    """The limiter's lookahead and release windows, in frames."""
+    return max(1, round(0.0015 * sample_rate)), max(1, round(release_ms / 1000 * sample_rate))
+
+
+def limiter_gain(env: np.ndarray, sample_rate: int, ceiling_dbtp: float, release_ms: float) -> np.ndarray:
+    """limit_true_peak's gain curve for a whole signal's true-peak envelope (pipeline.audio.stream streams it)."""
+    need = np.minimum(1.0, db_to_gain(ceiling_dbtp) / np.maximum(env, 1e-12))
+    look, rel = limiter_windows(sample_rate, release_ms)
+    # scipy's origin o puts a size-s window at [n - s//2 - o, n + (s-1)//2 - o].
+    ahead = minimum_filter1d(need, size=look, origin=-(look // 2))  # min over [n, n + look)
+    smooth = np.minimum(need, uniform_filter1d(ahead, size=look, origin=(look - 1) // 2))  # mean over (n - look, n]
+    held = minimum_filter1d(smooth, size=rel, origin=(rel - 1) // 2)  # hold over (n - rel, n]
+    return np.minimum(smooth, uniform_filter1d(held, size=rel, origin=(rel - 1) // 2))

@@ -4,21 +4,53 @@
 `sum` adds them and, as Slakh2100 did, applies one shared gain when the sum would
 pass the true-peak ceiling. Either way the mix is then brought to its own
 loudness target, with a limiter keeping the ceiling.
+
+A song is streamed in chunks (pipeline.audio.stream), so memory stays a few
+chunks per stem whatever its length, and the files equal those of `normalise` on
+whole arrays. Per stem: one read measures loudness and block peaks; the envelope
+peak (oversampling only the blocks that can pass the ceiling) decides whether the
+limiter acts; a limited stem is limited once to find its true peak (the hair over
+the ceiling `limit_true_peak` trims); then all stems are written in step while
+their float64 sum goes to a float32 scratch file, which the mix's passes read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from pipeline.audio.loudness import db_to_gain, integrated_lufs, limit_true_peak, peak_envelope, to_db
+from pipeline.audio.loudness import (
+    TP_BOUND,
+    db_to_gain,
+    integrated_lufs,
+    limit_true_peak,
+    peak_envelope,
+    to_db,
+)
+from pipeline.audio.stream import (
+    CHUNK,
+    MARGIN,
+    EnvelopeAt,
+    FrameReader,
+    LoudnessMeter,
+    RawFile,
+    TruePeakMeter,
+    block_peaks,
+    envelope_reader,
+    exact_envelope_max,
+    exact_envelope_reader,
+    limit_gains,
+)
 from pipeline.io.atomic import atomic_open
 from pipeline.parallel import ItemError
 from pipeline.params import MixParams
-from pipeline.records import MixSong, RenderSong, Sound, Stem
+from pipeline.records import MixSong, RenderedTrack, RenderSong, Sound, Stem
 
 SUBTYPE = "PCM_24"
 
@@ -66,51 +98,197 @@ def normalise(
     return y, before, gain_db, limited, after, peak
 
 
+Source = Callable[[], tuple[Callable[[int, int], np.ndarray], EnvelopeAt, Callable[[], None]]]
+
+
+@dataclass(frozen=True)
+class Level:
+    """What `normalise` decides for one signal, known before its output is written."""
+
+    before: float
+    gain_db: float
+    limited: bool
+    correction: float | None = None  # the limiter left a hair over the ceiling: this gain trims it
+    peak: float | None = None  # true peak dBTP (None: measured while writing)
+    env_floor: float | None = None  # not limited, peak unknown: the envelope's floor, to measure it while writing
+
+    @property
+    def gain(self) -> float:
+        return db_to_gain(self.gain_db)
+
+
+def _gained(
+    source: Source, n: int, sr: int, level: Level, p: MixParams, trim: bool = True, env_seen=None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(x, normalise()'s output) for frames [s, s + CHUNK), s = 0, CHUNK, ..."""
+    x_at, env_at, close = source()
+    gain = level.gain
+    try:
+        gains = None
+        if level.limited:
+
+            def gained_env(a: int, b: int) -> np.ndarray:
+                env = env_at(a, b)
+                if env_seen is not None:  # the part of [a, b) that is this chunk's own
+                    env_seen(env[: min(b, a + CHUNK) - a])
+                return env * gain
+
+            gains = limit_gains(n, sr, p.ceiling_dbtp, p.limiter_release_ms, gained_env)
+        for s in range(0, n, CHUNK):
+            curve = next(gains) if gains is not None else None  # reads ahead first: the reader moves forward
+            x = x_at(s, min(n, s + CHUNK))
+            y = (x * gain).astype(np.float32)
+            if curve is not None:
+                y = (y * curve[:, None]).astype(np.float32)
+                if trim and level.correction is not None:
+                    y = (y * level.correction).astype(np.float32)
+            yield x, y
+    finally:
+        close()
+
+
+def plan_level(
+    source: Source, n: int, sr: int, before: float, target: float, env_peak: np.float32 | None, p: MixParams
+) -> Level:
+    """normalise()'s gain and limiter decisions. `env_peak`: the envelope's largest value, or None to
+    find it while limiting (the limiter then runs in case; its result counts only if it acts)."""
+    level = Level(before, target - before, True)
+    ceiling = db_to_gain(p.ceiling_dbtp)
+    if env_peak is not None and np.float32(env_peak) * level.gain <= ceiling:
+        return replace(level, limited=False, peak=to_db(np.float32(env_peak) * level.gain))
+    seen = [np.float32(0)]
+    meter = TruePeakMeter(n)
+    for _, y in _gained(source, n, sr, level, p, trim=False, env_seen=lambda e: seen.append(e.max(initial=0))):
+        meter.add(y)
+    top = np.float32(max(seen)) * level.gain
+    if top <= ceiling:
+        return replace(level, limited=False, peak=to_db(top))
+    peak = meter.result()
+    if peak > p.ceiling_dbtp:  # as limit_true_peak: interpolation left a hair over the ceiling
+        return replace(level, correction=db_to_gain(p.ceiling_dbtp - peak - 0.01))
+    return replace(level, peak=peak)
+
+
+class Output:
+    """One normalised signal being written: its file and what is measured on the way."""
+
+    def __init__(self, stack: contextlib.ExitStack, path: Path, channels: int, n: int, sr: int, level: Level):
+        fh = stack.enter_context(atomic_open(path, "wb"))
+        self.file = stack.enter_context(
+            sf.SoundFile(fh, "w", samplerate=sr, channels=channels, format="FLAC", subtype=SUBTYPE)
+        )
+        self.level = level
+        self.loudness = LoudnessMeter(sr, channels) if level.limited else None
+        self.peak = TruePeakMeter(n) if level.peak is None and level.limited else None
+        self.envelope = TruePeakMeter(n, level.env_floor) if level.env_floor is not None else None
+
+    def write(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.file.write(y)
+        if self.loudness is not None:
+            self.loudness.add(y)
+        if self.peak is not None:
+            self.peak.add(y)
+        if self.envelope is not None:
+            self.envelope.add(x)
+
+    def results(self) -> tuple[float, float]:
+        """(loudness after, true peak dBTP), as normalise() reports them."""
+        lv = self.level
+        after = self.loudness.result() if self.loudness is not None else lv.before + lv.gain_db
+        if self.peak is not None:
+            peak = self.peak.result()
+        elif self.envelope is not None:
+            peak = to_db(self.envelope.envelope_max() * lv.gain)
+        else:
+            assert lv.peak is not None
+            peak = lv.peak
+        return after, peak
+
+
+@dataclass
+class _StemPlan:
+    track: RenderedTrack
+    n: int
+    channels: int
+    level: Level
+    source: Source
+
+
+def _measure(path: str, sr: int) -> tuple[float, np.ndarray, int, int]:
+    """(integrated loudness, per-TP_BLOCK sample peaks, frames, channels) of a file, in one read."""
+    with sf.SoundFile(path) as f:
+        meter, peaks = LoudnessMeter(sr, f.channels), []
+        for x in f.blocks(CHUNK, dtype="float32", always_2d=True):
+            meter.add(x)
+            peaks.append(block_peaks(x))
+        n, channels = f.frames, f.channels
+    return meter.result(), np.concatenate(peaks) if peaks else np.zeros(0, np.float32), n, channels
+
+
+def _file_source(path: str, n: int, floor: float) -> Source:
+    def source():
+        reader = FrameReader(path)
+        return reader, envelope_reader(reader, n, floor), reader.close
+
+    return source
+
+
 def mix_song(job: MixJob) -> MixSong:
     song, p, sr = job.song, job.params, job.song.sample_rate
     song_dir = job.out_dir / song.id
-    frames = max(sf.info(str(job.root / t.audio)).frames for t in song.tracks)
-    acc = np.zeros((frames, 2), dtype=np.float64)
-    stems, silent = [], []
-    for t in song.tracks:
-        x, file_sr = sf.read(str(job.root / t.audio), dtype="float32", always_2d=True)
-        if file_sr != sr:
-            raise ItemError(f"{t.id}: stem is {file_sr} Hz, expected {sr} Hz")
-        loudness = integrated_lufs(x, sr)
+    paths = [str(job.root / t.audio) for t in song.tracks]
+    infos = [sf.info(path) for path in paths]
+    frames = max(info.frames for info in infos)
+    plans, silent = [], []
+    ceiling = db_to_gain(p.ceiling_dbtp)
+    for t, path, info in zip(song.tracks, paths, infos, strict=True):
+        if info.samplerate != sr:
+            raise ItemError(f"{t.id}: stem is {info.samplerate} Hz, expected {sr} Hz")
+        loudness, peaks, n, channels = _measure(path, sr)
         if loudness < p.silence_lufs:
             silent.append(t.id)
             continue
-        y, before, gain_db, limited, after, peak = normalise(
-            x, sr, p.stem_lufs, p.ceiling_dbtp, p.limiter_release_ms, loudness=loudness
-        )
-        path = song_dir / Path(t.audio).name
-        write_flac(path, y, sr)
-        acc[: len(y)] += y
-        stems.append(
-            Stem(
-                id=t.id,
-                audio=path.relative_to(job.root).as_posix(),
-                loudness_before_lufs=_r(before),
-                loudness_after_lufs=_r(after),
-                gain_db=_r(gain_db),
-                true_peak_dbtp=_r(peak),
-                limited=limited,
-                **t.model_dump(include=set(Sound.model_fields)),
-            )
-        )
-    if not stems:
+        gain = db_to_gain(p.stem_lufs - loudness)
+        top = float(peaks.max(initial=0.0))
+        floor = min(ceiling / gain, top)  # normalise()'s: the envelope is exact where it can pass the ceiling
+        source = _file_source(path, n, floor)
+        if top * TP_BOUND * MARGIN * gain <= ceiling:  # cannot reach the ceiling: no limiter, peak measured on writing
+            level = Level(loudness, p.stem_lufs - loudness, False, env_floor=floor)
+        else:
+            level = plan_level(source, n, sr, loudness, p.stem_lufs, None, p)
+        plans.append(_StemPlan(t, n, channels, level, source))
+    if not plans:
         raise ItemError(f"all {len(song.tracks)} stems are silent (below {p.silence_lufs} LUFS)")
-    acc32 = acc.astype(np.float32)
-    env = peak_envelope(acc32)  # exact everywhere: the staging gain and the final gain both need it
-    # average: the mean of the stems; sum: one shared gain only if the sum would pass the ceiling.
-    staged = min(0.0, p.ceiling_dbtp - to_db(env.max()))
-    shared_db = -20 * np.log10(len(stems)) if p.mode == "average" else staged
-    shared = db_to_gain(shared_db)
-    mix, _, mix_gain_db, mix_limited, mix_lufs, mix_peak = normalise(
-        acc32 * shared, sr, p.mix_lufs, p.ceiling_dbtp, p.limiter_release_ms, envelope=env * shared
-    )
-    mix_path = song_dir / "mix.flac"
-    write_flac(mix_path, mix, sr)
+
+    song_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".mix-", dir=song_dir.parent) as tmp:
+        acc = RawFile(str(Path(tmp) / "sum.f32"), 2)
+        stems, peaks = _write_stems(plans, song_dir, frames, sr, acc, p, job.root)
+        # The mix's envelope is peak_envelope(sum) (floor 0); only its largest value and where it can
+        # pass the ceiling matter, so only the blocks that can reach those are oversampled.
+        env_max = exact_envelope_max(acc, frames, peaks)
+        # average: the mean of the stems; sum: one shared gain only if the sum would pass the ceiling.
+        staged = min(0.0, p.ceiling_dbtp - to_db(env_max))
+        shared_db = -20 * np.log10(len(plans)) if p.mode == "average" else staged
+        shared = db_to_gain(shared_db)
+        meter = LoudnessMeter(sr, 2)
+        for s in range(0, frames, CHUNK):
+            meter.add(acc(s, min(frames, s + CHUNK)) * shared)
+        before = meter.result()
+        threshold = ceiling / (shared * db_to_gain(p.mix_lufs - before))
+        env_of_sum = exact_envelope_reader(acc, frames, peaks, threshold)
+
+        def source():
+            return (lambda a, b: acc(a, b) * shared), (lambda a, b: env_of_sum(a, b) * shared), lambda: None
+
+        level = plan_level(source, frames, sr, before, p.mix_lufs, np.float32(env_max) * shared, p)
+        mix_path = song_dir / "mix.flac"
+        with contextlib.ExitStack() as stack:
+            out = Output(stack, mix_path, 2, frames, sr, level)
+            for x, y in _gained(source, frames, sr, level, p):
+                out.write(x, y)
+        mix_lufs, mix_peak = out.results()
+        acc.close()
     return MixSong(
         id=song.id,
         artist=song.artist,
@@ -122,8 +300,47 @@ def mix_song(job: MixJob) -> MixSong:
         stems=stems,
         silent_stems=silent,
         shared_gain_db=_r(shared_db),
-        mix_gain_db=_r(mix_gain_db),
+        mix_gain_db=_r(level.gain_db),
         mix_lufs=_r(mix_lufs),
         mix_true_peak_dbtp=_r(mix_peak),
-        mix_limited=mix_limited,
+        mix_limited=level.limited,
     )
+
+
+def _write_stems(
+    plans: list[_StemPlan], song_dir: Path, frames: int, sr: int, acc: RawFile, p: MixParams, root: Path
+) -> tuple[list[Stem], np.ndarray]:
+    """Write every stem in step, chunk by chunk, adding them up (float64, in track order) into `acc`;
+    returns the stems and the sum's block peaks."""
+    with contextlib.ExitStack() as stack:
+        outs = [Output(stack, song_dir / Path(pl.track.audio).name, pl.channels, pl.n, sr, pl.level) for pl in plans]
+        streams = [_gained(pl.source, pl.n, sr, pl.level, p) for pl in plans]
+        peaks = []
+        for s in range(0, frames, CHUNK):
+            total = np.zeros((min(frames, s + CHUNK) - s, 2))
+            for out, stream in zip(outs, streams, strict=True):
+                xy = next(stream, None)
+                if xy is not None:
+                    out.write(*xy)
+                    total[: len(xy[1])] += xy[1]
+            total32 = total.astype(np.float32)
+            acc.write(total32)
+            peaks.append(block_peaks(total32))
+    stems = []
+    for pl, out in zip(plans, outs, strict=True):
+        t, lv = pl.track, pl.level
+        after, peak = out.results()
+        path = song_dir / Path(t.audio).name
+        stems.append(
+            Stem(
+                id=t.id,
+                audio=path.relative_to(root).as_posix(),
+                loudness_before_lufs=_r(lv.before),
+                loudness_after_lufs=_r(after),
+                gain_db=_r(lv.gain_db),
+                true_peak_dbtp=_r(peak),
+                limited=lv.limited,
+                **t.model_dump(include=set(Sound.model_fields)),
+            )
+        )
+    return stems, np.concatenate(peaks)

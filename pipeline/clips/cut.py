@@ -141,7 +141,7 @@ class _Song:
     grid: BarGrid
     parts: list[_Part]
     source: pretty_midi.PrettyMIDI
-    mix: np.ndarray
+    mix: Path  # read a clip's window at a time (a long song is never held in memory)
     sample_rate: int
     solo: set[str]  # track ids whose solo stems also get clips
     song_key: KeyLabel | None  # the key of all the song's notes
@@ -166,11 +166,13 @@ def cut_song(job: ClipJob, alternatives: Mapping[str, list[str]]) -> SongClips:
     grid = bar_grid(source, max(n.end for part in parts for n in part.inst.notes))
     starts, section_source = _section_starts(job, grid, parts)
     plans, skipped = plan_clips(grid, starts, p.bar_counts, p.window_s, p.tail)
-    x, sr = sf.read(str(job.root / job.mix.mix), dtype="float32", always_2d=True)
+    sr = sf.info(str(job.root / job.mix.mix)).samplerate
     solo = {part.track.id for part in _solo_tracks(p, parts)}
     song_key = song_notes_key([part.inst for part in parts], p.labels)
     song_audio = KeyLabel(*job.tag.key.audio.split(" "))
-    song = _Song(job, alternatives, grid, parts, source, x, sr, solo, song_key, song_audio, section_source)
+    song = _Song(
+        job, alternatives, grid, parts, source, job.root / job.mix.mix, sr, solo, song_key, song_audio, section_source
+    )
     clips: list[Clip] = []
     dropped = [(f"{job.mix.id}/bars{s.bar_start}+{s.bars}", s.reason) for s in skipped]
     for index, plan in enumerate(plans):
@@ -180,12 +182,16 @@ def cut_song(job: ClipJob, alternatives: Mapping[str, list[str]]) -> SongClips:
     return SongClips(clips, dropped, section_source, len(starts))
 
 
-def _stem_excerpt(song: _Song, part: _Part, s0: int, s1: int) -> tuple[np.ndarray, int]:
-    """A stem's samples [s0, s1), read from its file (stems are never all held in memory)."""
-    with sf.SoundFile(str(song.job.root / part.stem.audio)) as f:
+def _file_excerpt(path: Path, s0: int, s1: int) -> tuple[np.ndarray, int]:
+    """A file's samples [s0, s1), zero-padded past its end, read with a seek (songs are never held in memory)."""
+    with sf.SoundFile(str(path)) as f:
         f.seek(min(s0, f.frames))
         x = f.read(max(0, min(s1, f.frames) - min(s0, f.frames)), dtype="float32", always_2d=True)
     return _excerpt(x, 0, s1 - s0)
+
+
+def _stem_excerpt(song: _Song, part: _Part, s0: int, s1: int) -> tuple[np.ndarray, int]:
+    return _file_excerpt(song.job.root / part.stem.audio, s0, s1)
 
 
 def _audible(song: _Song, playing: list[_Part], s0: int, s1: int, clip_lufs: float):
@@ -243,7 +249,7 @@ def _cut_plan(song: _Song, cid: str, plan: ClipPlan) -> tuple[list[Clip], list[t
     playing = [part for part in song.parts if _plays(part.inst, start_s, end_s)]
     if not playing:
         return [], [(cid, "no notes start in its bars")]
-    mix_excerpt, mix_pad = _excerpt(song.mix, s0, s1)
+    mix_excerpt, mix_pad = _file_excerpt(song.mix, s0, s1)
     mix_lufs = integrated_lufs(mix_excerpt, sr)
     if not mix_lufs > p.silence_lufs:
         return [], [(cid, f"near-silent: {mix_lufs:.1f} LUFS <= clip.silence_lufs {p.silence_lufs:g}")]
