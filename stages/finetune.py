@@ -53,8 +53,7 @@ def check(params: Params, root: Path) -> None:
 
 
 def finetune(params: Params, out: StageDir) -> StageResult:
-    p, root = params.finetune, out.root
-    check(params, root)
+    p, root = params.finetune, out.root  # check() has passed: run_stage calls it first
     dataset_dir = StageDir("augment", root).out("dataset")
     python = Path(root, p.python)
     clips, failures = scan(manifest_items(root), root, params.clip.window_s)

@@ -37,8 +37,6 @@ class Candidate:
 
 
 def _midi_files(root: Path) -> list[Path]:
-    if not root.is_dir():
-        raise ConfigError(f"input folder {root} does not exist (param ingest.path)")
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -216,6 +214,7 @@ def discover(p: IngestParams, seed: int, root: Path) -> list[Candidate]:
     elif p.source == "music21":
         found = discover_music21(p.music21.composer, p.music21.works, p.music21.limit)
     else:
+        check_source(p, root)
         folder = source_folder(p, root)
         assert folder is not None
         found = discover_lakh(folder) if p.source == "lakh" else discover_dir(folder)
