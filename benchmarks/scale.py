@@ -10,7 +10,8 @@ then 1 vs 2 workers and the local vs the Ray executor on the same work, and a
 projection for Lakh clean_midi from the measured costs per audio-hour.
 
 Usage: PATH=.venv/bin:$PATH python -m benchmarks.scale [--sizes 24 96 384] [--workers 2]
-       [--stages ingest ... augment] [--compare-size N] [--keep DIR]
+       [--stages ingest ... augment] [--compare-size N] [--keep DIR] [--out FILE]
+Stages run with the `stages` package on PYTHONPATH, or else the installed (editable) one.
 """
 
 from __future__ import annotations
@@ -162,8 +163,8 @@ def _project(root: Path, corpus: Path, workers: int, executor: str = "local") ->
 
 _PROBE = (
     "import resource, subprocess, sys, time; t = time.perf_counter(); "
-    "r = subprocess.run(sys.argv[1:]); "
-    "print(r.returncode, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    "r = subprocess.run(sys.argv[1:]); u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(r.returncode, time.perf_counter() - t, u.ru_maxrss, u.ru_utime + u.ru_stime)"
 )
 
 
@@ -175,10 +176,15 @@ def run_stage(root: Path, stage: str) -> dict[str, Any]:
         [sys.executable, "-c", _PROBE, sys.executable, "-m", f"stages.{stage}"],
         cwd=root, env=env, capture_output=True, text=True,
     )  # fmt: skip
-    code, seconds, rss_kb = probe.stdout.split()[-3:]
+    code, seconds, rss_kb, cpu = probe.stdout.split()[-4:]
     if int(code) != 0:
         raise SystemExit(f"{stage} failed in {root} (exit {code}):\n{probe.stderr[-3000:]}")
-    return {"seconds": round(float(seconds), 2), "peak_rss_mb": round(int(rss_kb) / 1024, 1)}
+    # CPU seconds (the stage's processes, user + system) hold when other work shares the machine.
+    return {
+        "seconds": round(float(seconds), 2),
+        "cpu_seconds": round(float(cpu), 2),
+        "peak_rss_mb": round(int(rss_kb) / 1024, 1),
+    }
 
 
 def _du(path: Path) -> int:
@@ -215,6 +221,7 @@ def measure_size(base: Path, n: int, workers: int, stages: list[str], seed: int)
     for stage, fig in per_stage.items():
         fig["seconds_per_song"] = round(fig["seconds"] / max(1, songs), 3)
         fig["seconds_per_audio_hour"] = round(fig["seconds"] / hours, 1) if hours else None
+        fig["cpu_seconds_per_audio_hour"] = round(fig["cpu_seconds"] / hours, 1) if hours else None
         disk = _du(root / "data" / stage)
         fig["disk_mb"] = round(disk / 2**20, 1)
         fig["disk_gb_per_audio_hour"] = round(disk / 2**30 / hours, 3) if hours else None
@@ -275,6 +282,7 @@ def main() -> int:
     ap.add_argument("--compare-size", type=int, default=None, help="corpus for 1 vs 2 workers and local vs Ray")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", type=Path, help="scratch folder to keep (default: a temporary one)")
+    ap.add_argument("--out", type=Path, default=OUT, help=f"result file (default {OUT.relative_to(REPO)})")
     args = ap.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="m2f-scale-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -295,8 +303,8 @@ def main() -> int:
         "cores": os.cpu_count(),
         "machine": platform.platform(),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)

@@ -154,6 +154,18 @@ class Sound(BaseModel):
     patch_detail: str = Field(description="what produced the sound: SoundFont bank/preset or plugin")
 
 
+class StemMeasure(BaseModel):
+    """A rendered stem's levels as its file decodes (float32), measured once where the stem is made,
+    so that mix normalises it without an extra read. Peaks are linear (full scale 1.0) and exact:
+    the float32 values, which JSON floats hold without rounding."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    loudness_lufs: float | None = Field(description="BS.1770 integrated loudness; None: silent (no gated block)")
+    sample_peak: float = Field(ge=0, description="largest |sample|")
+    true_peak: float = Field(ge=0, description="largest |sample| of the 4x-oversampled signal (BS.1770-4)")
+
+
 class RenderedTrack(Record, Sound):
     """A track rendered to a stereo stem (not yet loudness-normalised)."""
 
@@ -164,6 +176,7 @@ class RenderedTrack(Record, Sound):
     duration_s: float = Field(gt=0)
     peak_dbfs: float
     render_gain_db: float = Field(description="gain applied while rendering (patch gain, clipping headroom)")
+    measured: StemMeasure
 
 
 class RenderSong(Record):

@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from pipeline.audio.loudness import integrated_lufs, limit_true_peak, true_peak_dbtp
+from pipeline.audio.measure import measure_file
 from pipeline.audio.mix import MixJob, mix_song
 from pipeline.io.manifest import read_manifest
 from pipeline.params import MixParams
@@ -86,7 +87,9 @@ def test_silent_stems_are_left_out_and_recorded(rendered, tmp_path):
     hush = tmp_path / "hush.flac"
     noise = np.random.default_rng(0).standard_normal((44100 * 3, 2)) * 1e-5  # about -100 dBFS
     sf.write(str(hush), noise, 44100, subtype="PCM_24")
-    silent = song.tracks[0].model_copy(update={"id": f"{song.id}/t99", "audio": str(hush)})
+    # A stem as render would record it: its own file's levels (render measures every stem it writes).
+    level = measure_file(hush)
+    silent = song.tracks[0].model_copy(update={"id": f"{song.id}/t99", "audio": str(hush), "measured": level})
     song = song.model_copy(update={"tracks": [*song.tracks, silent]})
     result = mix_song(MixJob(song, rendered.root, rendered.root / "scratch", MixParams()))
     assert result.silent_stems == [silent.id]
@@ -99,7 +102,8 @@ def test_all_silent_song_fails_with_reason(rendered, tmp_path):
     song = next(iter(read_manifest(rendered.out("render").manifest, RenderSong)))
     hush = tmp_path / "hush.flac"
     sf.write(str(hush), np.zeros((44100, 2)), 44100, subtype="PCM_24")
-    song = song.model_copy(update={"tracks": [song.tracks[0].model_copy(update={"audio": str(hush)})]})
+    track = song.tracks[0].model_copy(update={"audio": str(hush), "measured": measure_file(hush)})
+    song = song.model_copy(update={"tracks": [track]})
     with pytest.raises(ItemError, match="all 1 stems are silent"):
         mix_song(MixJob(song, rendered.root, rendered.root / "scratch", MixParams()))
 

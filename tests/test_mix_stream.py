@@ -167,8 +167,47 @@ def test_streamed_mix_is_byte_identical_to_the_whole_array_mix(rendered, monkeyp
 def test_oversampling_is_upfirdn_bit_for_bit(rendered):
     from scipy.signal import upfirdn
 
-    from pipeline.audio.loudness import _TP_TAPS, _upsample
+    from pipeline.audio.loudness import _TP_TAPS, TP_BLOCK, TP_PAD, _upsample
 
     for name, x in _signals(rendered)[:3]:
         xt = np.ascontiguousarray(x.T)
         assert np.array_equal(_upsample(xt), upfirdn(_TP_TAPS, xt, up=4, axis=-1)), name
+        # Blocks as the meters oversample them (whole-array sums), at the start, middle and end.
+        for start in (0, len(x) // 2, max(0, len(x) - TP_BLOCK)):
+            block = np.ascontiguousarray(xt[:, start : start + TP_BLOCK + 2 * TP_PAD])
+            assert np.array_equal(_upsample(block), upfirdn(_TP_TAPS, block, up=4, axis=-1)), (name, start)
+
+
+def test_render_measured_every_stem_as_its_file_reads(rendered):
+    """Mix normalises from the render manifest's levels: they must be the file's own, exactly."""
+    from pipeline.audio.measure import measure_file
+
+    tracks = [t for s in read_manifest(rendered.out("render").manifest, RenderSong) for t in s.tracks]
+    assert tracks
+    for t in tracks:
+        path = rendered.root / t.audio
+        x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        m = t.measured
+        assert m == measure_file(path), t.id
+        assert m.loudness_lufs == pytest.approx(integrated_lufs(x, sr), abs=1e-9), t.id
+        assert m.sample_peak == float(np.abs(x).max()), t.id
+        assert to_db(np.float32(m.true_peak)) == true_peak_dbtp(x), t.id
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stem_meter_measures_what_the_24_bit_file_will_hold(rendered, tmp_path, dtype):
+    """Render measures while writing (no read back): the pieces it writes, as libsndfile stores them in
+    24 bits, give the values measured on the finished file, for a real recording and rendered stems."""
+    from pipeline.audio.measure import StemMeter, as_pcm24, measure_file
+
+    for i, (name, x) in enumerate(_signals(rendered)[:4]):
+        x = (0.9 * x / max(1e-9, float(np.abs(x).max()))).astype(dtype)  # loud: many blocks near the peak
+        path = tmp_path / f"{i}.flac"
+        meter = StemMeter(44100, x.shape[1])
+        with sf.SoundFile(str(path), "w", samplerate=44100, channels=x.shape[1], format="FLAC", subtype="PCM_24") as f:
+            for piece in _pieces(x, 100_003):  # odd sizes: pieces straddle the meter's chunks
+                f.write(piece)
+                meter.add(piece)
+        back = sf.read(str(path), dtype="float32", always_2d=True)[0]
+        assert np.array_equal(as_pcm24(x), back), name
+        assert meter.result() == measure_file(path), name

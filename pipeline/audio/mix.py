@@ -7,11 +7,13 @@ loudness target, with a limiter keeping the ceiling.
 
 A song is streamed in chunks (pipeline.audio.stream), so memory stays a few
 chunks per stem whatever its length, and the files equal those of `normalise` on
-whole arrays. Per stem: one read measures loudness and block peaks; the envelope
-peak (oversampling only the blocks that can pass the ceiling) decides whether the
-limiter acts; a limited stem is limited once to find its true peak (the hair over
-the ceiling `limit_true_peak` trims); then all stems are written in step while
-their float64 sum goes to a float32 scratch file, which the mix's passes read.
+whole arrays. Per stem: render measured its loudness, sample peak and true peak
+(pipeline.audio.measure), so a stem that cannot reach the ceiling is read once;
+for one that might, the envelope peak (oversampling only the blocks that can pass
+the ceiling) decides whether the limiter acts, and a limited stem is limited once
+to find its true peak (the hair over the ceiling `limit_true_peak` trims); then
+all stems are written in step while their float64 sum goes to a float32 scratch
+file, which the mix's passes read.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pipeline.audio.loudness import (
     peak_envelope,
     to_db,
 )
+from pipeline.audio.measure import loudness_of
 from pipeline.audio.stream import (
     CHUNK,
     MARGIN,
@@ -110,7 +113,6 @@ class Level:
     limited: bool
     correction: float | None = None  # the limiter left a hair over the ceiling: this gain trims it
     peak: float | None = None  # true peak dBTP (None: measured while writing)
-    env_floor: float | None = None  # not limited, peak unknown: the envelope's floor, to measure it while writing
 
     @property
     def gain(self) -> float:
@@ -180,7 +182,6 @@ class Output:
         self.level = level
         self.loudness = LoudnessMeter(sr, channels) if level.limited else None
         self.peak = TruePeakMeter(n) if level.peak is None and level.limited else None
-        self.envelope = TruePeakMeter(n, level.env_floor) if level.env_floor is not None else None
 
     def write(self, x: np.ndarray, y: np.ndarray) -> None:
         self.file.write(y)
@@ -188,8 +189,6 @@ class Output:
             self.loudness.add(y)
         if self.peak is not None:
             self.peak.add(y)
-        if self.envelope is not None:
-            self.envelope.add(x)
 
     def results(self) -> tuple[float, float]:
         """(loudness after, true peak dBTP), as normalise() reports them."""
@@ -197,8 +196,6 @@ class Output:
         after = self.loudness.result() if self.loudness is not None else lv.before + lv.gain_db
         if self.peak is not None:
             peak = self.peak.result()
-        elif self.envelope is not None:
-            peak = to_db(self.envelope.envelope_max() * lv.gain)
         else:
             assert lv.peak is not None
             peak = lv.peak
@@ -212,17 +209,6 @@ class _StemPlan:
     channels: int
     level: Level
     source: Source
-
-
-def _measure(path: str, sr: int) -> tuple[float, np.ndarray, int, int]:
-    """(integrated loudness, per-TP_BLOCK sample peaks, frames, channels) of a file, in one read."""
-    with sf.SoundFile(path) as f:
-        meter, peaks = LoudnessMeter(sr, f.channels), []
-        for x in f.blocks(CHUNK, dtype="float32", always_2d=True):
-            meter.add(x)
-            peaks.append(block_peaks(x))
-        n, channels = f.frames, f.channels
-    return meter.result(), np.concatenate(peaks) if peaks else np.zeros(0, np.float32), n, channels
 
 
 def _file_source(path: str, n: int, floor: float) -> Source:
@@ -244,16 +230,19 @@ def mix_song(job: MixJob) -> MixSong:
     for t, path, info in zip(song.tracks, paths, infos, strict=True):
         if info.samplerate != sr:
             raise ItemError(f"{t.id}: stem is {info.samplerate} Hz, expected {sr} Hz")
-        loudness, peaks, n, channels = _measure(path, sr)
+        # Render measured the stem's file: loudness, sample peak and true peak, as mix would read them.
+        loudness, n, channels = loudness_of(t.measured), info.frames, info.channels
         if loudness < p.silence_lufs:
             silent.append(t.id)
             continue
         gain = db_to_gain(p.stem_lufs - loudness)
-        top = float(peaks.max(initial=0.0))
+        top = t.measured.sample_peak
         floor = min(ceiling / gain, top)  # normalise()'s: the envelope is exact where it can pass the ceiling
         source = _file_source(path, n, floor)
-        if top * TP_BOUND * MARGIN * gain <= ceiling:  # cannot reach the ceiling: no limiter, peak measured on writing
-            level = Level(loudness, p.stem_lufs - loudness, False, env_floor=floor)
+        if top * TP_BOUND * MARGIN * gain <= ceiling:  # cannot reach the ceiling: no limiter
+            # The envelope's floor is the sample peak here, so its largest value is the stem's true peak.
+            peak = to_db(np.float32(t.measured.true_peak) * db_to_gain(p.stem_lufs - loudness))
+            level = Level(loudness, p.stem_lufs - loudness, False, peak=peak)
         else:
             level = plan_level(source, n, sr, loudness, p.stem_lufs, None, p)
         plans.append(_StemPlan(t, n, channels, level, source))

@@ -363,10 +363,22 @@ def dilated(peaks: np.ndarray) -> np.ndarray:
 
 def exact_envelope_max(read: Callable[[int, int], np.ndarray], n: int, peaks: np.ndarray) -> np.float32:
     """peak_envelope(x).max() (floor 0: every block with sound oversampled), oversampling only the blocks
-    whose bound can pass the sample peak; `peaks` are x's block_peaks."""
+    whose bound can pass the largest value found so far; `peaks` are x's block_peaks.
+
+    The block with the largest bound goes first, so the running maximum starts near the true peak and
+    more blocks' bounds fall under it; a block is skipped only when none of its values can exceed a value
+    already found, so the result is exact.
+    """
     top = peaks.max(initial=np.float32(0))
-    for i in np.flatnonzero((peaks > 0) & (dilated(peaks) * TP_BOUND * MARGIN > float(top))):
-        top = max(top, _block_max(read, n, int(i) * TP_BLOCK))
+    bound = dilated(peaks) * np.float32(TP_BOUND * MARGIN)
+    candidates = np.flatnonzero((peaks > 0) & (bound > top))
+    if not len(candidates):
+        return np.float32(top)
+    lead = int(candidates[np.argmax(bound[candidates])])
+    top = max(top, _block_max(read, n, lead * TP_BLOCK))
+    for i in candidates.tolist():
+        if i != lead and bound[i] > top:
+            top = max(top, _block_max(read, n, i * TP_BLOCK))
     return np.float32(top)
 
 

@@ -81,6 +81,7 @@ def render_track(job: RenderJob) -> RenderedTrack:
         duration_s=round(audio.duration_s, 6),
         peak_dbfs=audio.peak_dbfs,
         render_gain_db=audio.gain_db,
+        measured=audio.measured,
     )
 
 

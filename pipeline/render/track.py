@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from pipeline.audio.measure import StemMeter
 from pipeline.io.atomic import temp_path
 from pipeline.parallel import ItemError
+from pipeline.records import StemMeasure
 from pipeline.render.events import Backend, SynthEvent
 
 SUBTYPE = "PCM_24"
@@ -37,6 +39,7 @@ class RenderedAudio:
     sample_rate: int
     peak_dbfs: float
     gain_db: float
+    measured: StemMeasure  # the file's loudness and peaks, measured while writing it
 
     @property
     def duration_s(self) -> float:
@@ -71,6 +74,7 @@ def render_to_file(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     written, peak, held = 0, 0.0, []
+    meter = StemMeter(sr, 2)
     try:
         with sf.SoundFile(tmp, "w", samplerate=sr, channels=2, format="FLAC", subtype=SUBTYPE) as out:
             position = 0
@@ -85,6 +89,7 @@ def render_to_file(
                 head = max(0, min(len(chunk), safe_frames - position))
                 if head:
                     out.write(chunk[:head])
+                    meter.add(chunk[:head])
                     written += head
                 if head < len(chunk):
                     held.append(chunk[head:])
@@ -94,6 +99,7 @@ def render_to_file(
                 loud = np.flatnonzero(np.abs(tail).max(axis=1) >= threshold)
                 keep = int(loud[-1]) + 1 if len(loud) else 0
                 out.write(tail[:keep])
+                meter.add(tail[:keep])
                 written += keep
         if peak < threshold:
             raise ItemError(f"{backend.name} rendered silence (peak below {settings.trim_db:g} dBFS); check the patch")
@@ -101,7 +107,7 @@ def render_to_file(
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    return RenderedAudio(written, sr, round(float(20 * np.log10(peak)), 3), gain_db)
+    return RenderedAudio(written, sr, round(float(20 * np.log10(peak)), 3), gain_db, meter.result())
 
 
 def render_with_headroom(
