@@ -188,9 +188,12 @@ class RenderSong(Record):
 
 
 class Stem(Record, Sound):
-    """A loudness-normalised stem in the mix stage."""
+    """A loudness-normalised stem in the mix stage (read it with pipeline.audio.stems.stem_samples)."""
 
-    audio: str
+    audio: str = Field(description="mix's own file for a limited stem, else the render file")
+    source_gain: float | None = Field(
+        default=None, gt=0, description="the render file's samples times this (float32, 24-bit) are the stem"
+    )
     loudness_before_lufs: float
     loudness_after_lufs: float
     gain_db: float

@@ -11,13 +11,20 @@ import soundfile as sf
 from pipeline.audio.loudness import integrated_lufs, limit_true_peak, true_peak_dbtp
 from pipeline.audio.measure import measure_file
 from pipeline.audio.mix import MixJob, mix_song
+from pipeline.audio.stems import stem_samples
 from pipeline.io.manifest import read_manifest
 from pipeline.params import MixParams
-from pipeline.records import MixSong, RenderSong
+from pipeline.records import MixSong, RenderSong, Stem
 from tests.audio_checks import lufs, true_peak_reference
 from tests.midi_factory import band, write
 
 SMALL = {"source": "dir", "path": "in"}
+
+
+def read_stem(root, stem: Stem) -> tuple[np.ndarray, int]:
+    """A mixed stem as its readers see it: mix's own file, or the render file times its gain."""
+    x, sr = sf.read(str(root / stem.audio), dtype="float32", always_2d=True)
+    return stem_samples(x, stem), sr
 
 
 def _songs(root: Path) -> None:
@@ -50,7 +57,7 @@ def test_stems_hit_their_target_and_mixes_keep_the_ceiling(rendered, mode):
     assert len(songs) == 2
     for song in songs:
         for stem in song.stems:
-            x, sr = sf.read(str(rendered.root / stem.audio), dtype="float32")
+            x, sr = read_stem(rendered.root, stem)
             assert lufs(x, sr) == pytest.approx(-18.0, abs=0.5), stem.id
             assert true_peak_reference(x) <= -1.0 + 0.05, stem.id
             assert stem.loudness_after_lufs == pytest.approx(lufs(x, sr), abs=0.05)
@@ -73,7 +80,7 @@ def test_mix_is_the_sum_of_the_written_stems(rendered):
     assert rendered.run("mix") == 0
     song = next(iter(read_manifest(rendered.out("mix").manifest, MixSong)))
     assert not song.mix_limited  # quiet target: no limiting, so the mix is a pure gain of the stem sum
-    stems = [sf.read(str(rendered.root / s.audio), dtype="float64")[0] for s in song.stems]
+    stems = [read_stem(rendered.root, s)[0].astype(np.float64) for s in song.stems]
     total = np.zeros((max(len(s) for s in stems), 2))
     for s in stems:
         total[: len(s)] += s
@@ -145,3 +152,31 @@ def test_render_and_mix_are_identical_on_rerun_and_across_worker_counts(rendered
     third = {k: v for k, v in _tree(other.root / "data").items() if k.startswith(("render/", "mix/"))}
     assert third == first
     assert any(k.endswith("mix.flac") for k in first)
+
+
+def test_a_stem_the_limiter_left_alone_is_its_render_file_times_a_gain(rendered, tmp_path):
+    """No second copy of an unlimited stem: its record names the render file and the gain, and reading it
+    gives, bit for bit, what a normalised 24-bit copy would hold. A limited stem gets its own file."""
+    rendered.params(run={"workers": 1}, ingest=SMALL, mix={"stem_lufs": -18.0})
+    assert rendered.run("mix") == 0
+    stems = [st for s in read_manifest(rendered.out("mix").manifest, MixSong) for st in s.stems]
+    assert stems and not any(st.limited for st in stems)
+    for st in stems:
+        assert st.audio.startswith("data/render/audio/") and st.source_gain is not None, st.id
+        assert not (rendered.out("mix").out("audio") / f"{st.id}.flac").exists()
+        x, sr = sf.read(str(rendered.root / st.audio), dtype="float32", always_2d=True)
+        copy = tmp_path / "copy.flac"
+        sf.write(str(copy), (x * st.source_gain).astype(np.float32), sr, format="FLAC", subtype="PCM_24")
+        assert np.array_equal(read_stem(rendered.root, st)[0], sf.read(str(copy), dtype="float32")[0]), st.id
+        assert st.gain_db == pytest.approx(20 * np.log10(st.source_gain), abs=1e-3)
+
+    rendered.params(run={"workers": 1}, ingest=SMALL, mix={"stem_lufs": -6.0})  # loud: the limiter acts
+    assert rendered.run("mix") == 0
+    stems = [st for s in read_manifest(rendered.out("mix").manifest, MixSong) for st in s.stems]
+    limited = [st for st in stems if st.limited]
+    assert limited
+    for st in limited:
+        assert st.audio.startswith("data/mix/audio/") and st.source_gain is None
+        assert (rendered.root / st.audio).exists()
+        x, sr = read_stem(rendered.root, st)
+        assert true_peak_reference(x) <= -1.0 + 0.05, st.id

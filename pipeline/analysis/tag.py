@@ -21,6 +21,7 @@ from pipeline.analysis.key import KeyLabel, audio_key, midi_key, relation, signa
 from pipeline.analysis.notation import Notation, describe_notation
 from pipeline.analysis.tempo import TempoEstimate, TempoPlan, beat_tempo, midi_tempo, tempo_accuracy, tempo_backend
 from pipeline.analysis.timbre import TimbreFeatures, TimbreThresholds, timbre_features, timbre_tags
+from pipeline.audio.stems import stem_samples
 from pipeline.midi.load import parse_midi
 from pipeline.parallel import ItemError
 from pipeline.params import AnalysisParams, TagParams
@@ -175,7 +176,7 @@ def tag_song(job: TagJob) -> TagSong:
     tracks = {t.id: t for t in split.tracks}
     stems = []
     for stem in mix.stems:
-        y = _joined(read_windows(job.root / stem.audio, windows))
+        y = _joined([stem_samples(x, stem) for x in read_windows(job.root / stem.audio, windows)])
         notation = _notation(job.root / tracks[stem.id].midi)
         timbre = measure_timbre(y, sr, job.thresholds, stem.patch_detail)
         stems.append(StemTags(id=stem.id, timbre=timbre, notation=notation))

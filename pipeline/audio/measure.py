@@ -15,6 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from pipeline.audio.loudness import SILENCE
+from pipeline.audio.stems import as_pcm24
 from pipeline.audio.stream import (
     CHUNK,
     LoudnessMeter,
@@ -30,14 +31,6 @@ def measure_file(path: Path | str) -> StemMeasure:
         for x in f.blocks(CHUNK, dtype="float32", always_2d=True):
             meter.measure(x)
     return meter.result()
-
-
-PCM24 = float(1 << 23)  # libsndfile scales float to 24-bit and back by 2^23, rounding to nearest even
-
-
-def as_pcm24(x: np.ndarray) -> np.ndarray:
-    """float32 samples as a 24-bit PCM file holds them and soundfile reads them back (|x| < 1)."""
-    return (np.rint(np.asarray(x, dtype=np.float64) * PCM24) / PCM24).astype(np.float32)
 
 
 class StemMeter:

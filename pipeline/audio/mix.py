@@ -299,10 +299,16 @@ def mix_song(job: MixJob) -> MixSong:
 def _write_stems(
     plans: list[_StemPlan], song_dir: Path, frames: int, sr: int, acc: RawFile, p: MixParams, root: Path
 ) -> tuple[list[Stem], np.ndarray]:
-    """Write every stem in step, chunk by chunk, adding them up (float64, in track order) into `acc`;
-    returns the stems and the sum's block peaks."""
+    """Add every stem up in step, chunk by chunk (float64, in track order) into `acc`, writing the stems
+    the limiter changed (the others are their render file times a gain); returns the stems and the
+    sum's block peaks."""
     with contextlib.ExitStack() as stack:
-        outs = [Output(stack, song_dir / Path(pl.track.audio).name, pl.channels, pl.n, sr, pl.level) for pl in plans]
+        outs = [
+            Output(stack, song_dir / Path(pl.track.audio).name, pl.channels, pl.n, sr, pl.level)
+            if pl.level.limited
+            else None
+            for pl in plans
+        ]
         streams = [_gained(pl.source, pl.n, sr, pl.level, p) for pl in plans]
         peaks = []
         for s in range(0, frames, CHUNK):
@@ -310,7 +316,8 @@ def _write_stems(
             for out, stream in zip(outs, streams, strict=True):
                 xy = next(stream, None)
                 if xy is not None:
-                    out.write(*xy)
+                    if out is not None:
+                        out.write(*xy)
                     total[: len(xy[1])] += xy[1]
             total32 = total.astype(np.float32)
             acc.write(total32)
@@ -318,12 +325,16 @@ def _write_stems(
     stems = []
     for pl, out in zip(plans, outs, strict=True):
         t, lv = pl.track, pl.level
-        after, peak = out.results()
-        path = song_dir / Path(t.audio).name
+        if out is not None:
+            (after, peak), path, source_gain = out.results(), song_dir / Path(t.audio).name, None
+        else:  # a gain shifts integrated loudness by exactly its dB; render measured the true peak
+            assert lv.peak is not None
+            after, peak, path, source_gain = lv.before + lv.gain_db, lv.peak, root / t.audio, lv.gain
         stems.append(
             Stem(
                 id=t.id,
                 audio=path.relative_to(root).as_posix(),
+                source_gain=source_gain,
                 loudness_before_lufs=_r(lv.before),
                 loudness_after_lufs=_r(after),
                 gain_db=_r(lv.gain_db),

@@ -22,6 +22,7 @@ from pipeline.analysis.notation import describe_notation
 from pipeline.analysis.tag import measure_timbre, notation_info
 from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.audio.loudness import integrated_lufs
+from pipeline.audio.stems import stem_samples
 from pipeline.clips.grid import BarGrid, bar_grid
 from pipeline.clips.labels import (
     SpanLabels,
@@ -191,7 +192,8 @@ def _file_excerpt(path: Path, s0: int, s1: int) -> tuple[np.ndarray, int]:
 
 
 def _stem_excerpt(song: _Song, part: _Part, s0: int, s1: int) -> tuple[np.ndarray, int]:
-    return _file_excerpt(song.job.root / part.stem.audio, s0, s1)
+    x, pad = _file_excerpt(song.job.root / part.stem.audio, s0, s1)
+    return stem_samples(x, part.stem), pad
 
 
 def _audible(song: _Song, playing: list[_Part], s0: int, s1: int, clip_lufs: float):
