@@ -125,9 +125,10 @@ def _upsample(x: np.ndarray) -> np.ndarray:
     padded = np.zeros((channels, length + 2 * (taps - 1)), dtype=np.float32)
     padded[:, taps - 1 : taps - 1 + length] = x
     width = length + taps - 1
-    if _polyphase is not None:
+    polyphase = _compile_polyphase()
+    if polyphase is not None:
         out = np.empty((channels, width * OVERSAMPLE), dtype=np.float32)
-        _polyphase(padded, _TP_PHASES, out)
+        polyphase(padded, _TP_PHASES, out)
         return out[:, : (length - 1) * OVERSAMPLE + len(_TP_TAPS)]
     if length > _UPFIRDN_FRAMES:
         return upfirdn(_TP_TAPS, np.ascontiguousarray(x, dtype=np.float32), up=OVERSAMPLE, axis=-1)
@@ -149,10 +150,12 @@ def _upsample_arrays(padded: np.ndarray, width: int) -> np.ndarray:
     return out.reshape(channels, -1)[:, : (length - 1) * OVERSAMPLE + len(_TP_TAPS)]
 
 
+@functools.cache
 def _compile_polyphase():
     """The polyphase sums as a compiled loop, in upfirdn's order: for each tile of outputs, the taps are
     added one after another (the products and sums rounded to float32 each, no fused multiply-add), and
-    the loop over the tile's independent outputs vectorises. None when numba is not installed."""
+    the loop over the tile's independent outputs vectorises. None when numba is not installed. Built on
+    first use, so processes that never oversample do not load numba (about 100 MB)."""
     try:
         import numba
     except ImportError:
@@ -179,9 +182,6 @@ def _compile_polyphase():
                         out[c, (t0 + i) * n_phase + p] = acc[i]
 
     return polyphase
-
-
-_polyphase = _compile_polyphase()
 
 
 def true_peak_dbtp(x: np.ndarray) -> float:
