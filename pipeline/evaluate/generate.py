@@ -132,6 +132,8 @@ def run_models(spec: dict) -> dict:
         info["seconds_per_generation"] = round((time.perf_counter() - started) / max(1, len(files)), 4)
         del model
         gc.collect()
+        if device == "cuda":
+            torch.cuda.empty_cache()  # the next model (SAO 1.0: ~5 GB) gets the memory back
         if spec.get("clap_weights"):
             try:
                 info["clap_score"] = clap_score(spec["clap_weights"], files, [p["prompt"] for p in prompts], device)
