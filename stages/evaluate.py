@@ -44,11 +44,11 @@ def check(params: Params, root: Path) -> None:
     measure.plan_tempo(params.evaluate)  # deeprhythm weights that do not load stop here
 
 
-def _generate(params: Params, out: StageDir, entries: list[models.ModelEntry], prompts: list) -> dict:
+def _generate(params: Params, out: StageDir, entries: list, prompts: list, clap: Path | None) -> dict:
     p, root = params.evaluate, out.root
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
         result = Path(tmp, "result.json")
-        spec = models.spec(p, entries, prompts, out.out("audio"), result, root)
+        spec = models.spec(p, entries, prompts, out.out("audio"), result, root, clap)
         spec_path = models.write_spec(spec, Path(tmp, "spec.json"))
         cmd = [str(Path(root, p.python)), "-m", "pipeline.evaluate.generate", "--spec", str(spec_path)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(CODE), os.environ.get("PYTHONPATH")]))}
@@ -73,10 +73,12 @@ def evaluate(params: Params, out: StageDir) -> StageResult:
         notes.append(note)
     log.info("evaluate: %d prompts x %d model(s), %s", len(prompts), len(entries), plan.description)
 
-    generated = _generate(params, out, entries, prompts)
+    clap, clap_note = models.clap_weights(p, root)
+    if clap_note:
+        notes.append(clap_note)
+    generated = _generate(params, out, entries, prompts, clap)
     failures: list[Failure] = []
-    jobs: list[tuple[str, str]] = []
-    meta: dict[str, tuple[str, dict]] = {}
+    jobs: list[report.Job] = []
     for entry in entries:
         info = generated["models"][entry.name]
         if "error" in info:
@@ -85,31 +87,14 @@ def evaluate(params: Params, out: StageDir) -> StageResult:
             continue
         if "clap_error" in info:
             notes.append(f"{entry.name}: CLAP score failed ({info['clap_error'][:200]})")
-        for pr in prompts:
-            audio = out.rel(out.out("audio") / entry.name / f"{pr.id}.wav")
-            iid = f"{entry.name}/{pr.id}"
-            jobs.append((iid, audio))
-            meta[iid] = (entry.name, {**pr.model_dump(exclude={"id", "source_clip"}), "prompt_id": pr.id})
-    real = sorted((c for c in clips if c.split == "test" and c.kind == "mix" and (c.key or c.bpm)), key=lambda c: c.id)
-    for c in real:
-        iid = f"{report.TEST_CLIPS}/{c.id}"
-        jobs.append((iid, c.audio))
-        genre = next(iter(c.genre_tags), "none")
-        fields = {"prompt_id": c.id, "group": "real", "genre": genre, "style": "label", "prompt": None}
-        fields |= {"seed": None, "seconds": c.seconds_total, "target_bpm": c.bpm, "target_key": c.key}
-        meta[iid] = (report.TEST_CLIPS, fields)
+        jobs += report.prompt_jobs(entry.name, prompts, out.rel(out.out("audio")))
+    jobs += report.clip_jobs(clips)
 
     ctx = measure.MeasureContext(plan, p, root)
-    outcomes = map_items(measure.measure_job, jobs, params.run, desc="evaluate: measure", unit="file", context=ctx)
-    items = []
-    for (iid, audio), o in zip(jobs, outcomes, strict=True):
-        if not o.ok or o.value is None:
-            failures.append(Failure(id=iid, stage=STAGE, reason=o.error or "no measurement"))
-            continue
-        model, fields = meta[iid]
-        m = o.value
-        measured = {"tempo_bpm": m.tempo_bpm, "key": m.key, "key_strength": m.key_strength, "note": m.note}
-        items.append(report.EvalItem(id=iid, model=model, audio=audio, **measured, **fields))
+    pairs = [(j.id, j.audio) for j in jobs]
+    outcomes = map_items(measure.measure_job, pairs, params.run, desc="evaluate: measure", unit="file", context=ctx)
+    items = [j.item(o.value) for j, o in zip(jobs, outcomes, strict=True) if o.ok and o.value is not None]
+    failures += [Failure(id=o.item_id, stage=STAGE, reason=o.error or "no measurement") for o in outcomes if not o.ok]
     names = [e.name for e in entries if "error" not in generated["models"][e.name]]
     if models.FINETUNE not in names:
         log.error("evaluate: the fine-tune's model did not load; see %s", out.failures.relative_to(root))
@@ -117,9 +102,7 @@ def evaluate(params: Params, out: StageDir) -> StageResult:
     tolerances = p.tempo.tolerances
     figures = report.summarize(items, names, plan.estimators, tolerances)
     _write_plots(out, items, entries, names, plan.estimators[0], tolerances[0])
-    clap = {n: generated["models"][n].get("clap_score") for n in names}
-    if not p.clap_weights:
-        notes.append("CLAP score skipped: evaluate.clap_weights is not set (laion-clap 630k-audioset-fusion-best.pt)")
+    clap_scores = {n: generated["models"][n].get("clap_score") for n in names}
     summary = {
         "tempo_estimator": plan.description,
         "key_estimator": f"essentia KeyExtractor ({p.key_profile})",
@@ -130,7 +113,7 @@ def evaluate(params: Params, out: StageDir) -> StageResult:
         "evaluated_models": names,
         "comparison": other.name if other is not None else None,
         **figures,
-        "clap_score": clap if p.clap_weights else None,
+        "clap_score": clap_scores if clap is not None else None,
         "reference_protocol": report.REFERENCE_PROTOCOL,
         "notes": notes,
     }

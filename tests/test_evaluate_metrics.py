@@ -224,3 +224,38 @@ def test_summary_table_differences_and_reference_rows():
         "tempo_acc1_2pct": 0.876, "tempo_acc2_2pct": 0.953, "key_exact": 0.26,
     }  # fmt: skip
     assert s["models"]["finetune"]["by_genre"]["rock"]["n"] == 3
+
+
+def test_clap_score_is_skipped_with_a_note_unless_its_weights_exist(tmp_path):
+    from pipeline.evaluate import models
+
+    unset = parse_params({}).evaluate
+    assert models.clap_weights(unset, tmp_path) == (
+        None, "CLAP score skipped: evaluate.clap_weights is not set (laion-clap 630k-audioset-fusion-best.pt)",
+    )  # fmt: skip
+    missing = parse_params({"evaluate": {"clap_weights": "models/clap/630k-audioset-fusion-best.pt"}}).evaluate
+    path, note = models.clap_weights(missing, tmp_path)
+    assert path is None and note.startswith("CLAP score skipped: no weights at models/clap/")
+    (tmp_path / "clap.pt").write_bytes(b"weights")
+    present = parse_params({"evaluate": {"clap_weights": "clap.pt"}}).evaluate
+    assert models.clap_weights(present, tmp_path) == (tmp_path / "clap.pt", None)
+
+
+def test_comparison_model_is_a_file_a_bundle_or_a_note(tmp_path):
+    from pipeline.evaluate import models
+
+    p = parse_params({}).evaluate
+    assert models.comparison(p, tmp_path) == (
+        None, "comparison model not present: models/pretrained/stable-audio-open-1.0/model.safetensors",
+    )  # fmt: skip
+    ckpt = tmp_path / p.compare_ckpt
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"weights")
+    assert models.comparison(p, tmp_path) == (models.ModelEntry("stable-audio-open-1.0", "ckpt", ckpt), None)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "model_config.json").write_text("{}")
+    other = parse_params({"evaluate": {"compare_ckpt": "bundle", "compare_name": "base"}}).evaluate
+    assert models.comparison(other, tmp_path) == (models.ModelEntry("base", "bundle", bundle), None)
+    none = parse_params({"evaluate": {"compare_ckpt": None}}).evaluate
+    assert models.comparison(none, tmp_path) == (None, "no comparison model (evaluate.compare_ckpt is null)")

@@ -17,6 +17,7 @@ from pipeline.params import EvaluateParams
 
 FINETUNE = "finetune"
 BUNDLE_CONFIG = "model_config.json"
+CLAP_FILE = "laion-clap 630k-audioset-fusion-best.pt"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,16 @@ def comparison(p: EvaluateParams, root: Path) -> tuple[ModelEntry | None, str | 
     return None, f"comparison model not present: {p.compare_ckpt}"
 
 
+def clap_weights(p: EvaluateParams, root: Path) -> tuple[Path | None, str | None]:
+    """The CLAP weights to score with, or None and the note that says why the score is skipped."""
+    if not p.clap_weights:
+        return None, f"CLAP score skipped: evaluate.clap_weights is not set ({CLAP_FILE})"
+    path = Path(root, p.clap_weights)
+    if not path.is_file():
+        return None, f"CLAP score skipped: no weights at {p.clap_weights} ({CLAP_FILE})"
+    return path, None
+
+
 def spec(
     p: EvaluateParams,
     models: list[ModelEntry],
@@ -45,6 +56,7 @@ def spec(
     audio_dir: Path,
     result: Path,
     root: Path,
+    clap: Path | None = None,
 ) -> dict:
     return {
         "models": [
@@ -62,7 +74,7 @@ def spec(
         "steps": p.steps,
         "cfg_scale": p.cfg_scale,
         "batch_size": p.batch_size,
-        "clap_weights": str(Path(root, p.clap_weights).resolve()) if p.clap_weights else None,
+        "clap_weights": str(clap.resolve()) if clap is not None else None,
         "result": str(result.resolve()),
     }
 

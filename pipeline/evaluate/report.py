@@ -8,12 +8,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import Field
 
+from pipeline.evaluate.grid import EvalPrompt
+from pipeline.evaluate.measure import Measurement
 from pipeline.evaluate.metrics import key_exact, key_scores, mean, tempo_hits, tempo_scores
-from pipeline.records import Record
+from pipeline.records import Clip, Record
 
 TEST_CLIPS = "test-clips"  # the pseudo-model whose "generations" are the test split's real clips
 Group = Literal["tempo", "key", "dataset", "real"]
@@ -47,6 +50,57 @@ class EvalItem(Record):
     key: str | None = Field(description="measured key (essentia)")
     key_strength: float | None
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One audio file to measure, and the record fields it will carry."""
+
+    id: str
+    model: str
+    audio: str
+    fields: dict[str, Any]
+
+    def item(self, m: Measurement) -> EvalItem:
+        measured = {"tempo_bpm": m.tempo_bpm, "key": m.key, "key_strength": m.key_strength, "note": m.note}
+        return EvalItem(id=self.id, model=self.model, audio=self.audio, **measured, **self.fields)
+
+
+def prompt_jobs(model: str, prompts: Sequence[EvalPrompt], audio_dir: str) -> list[Job]:
+    """A model's generations (written as <audio_dir>/<model>/<prompt id>.wav)."""
+    return [
+        Job(
+            f"{model}/{p.id}",
+            model,
+            f"{audio_dir}/{model}/{p.id}.wav",
+            {**p.model_dump(exclude={"id", "source_clip"}), "prompt_id": p.id},
+        )
+        for p in prompts
+    ]
+
+
+def clip_jobs(clips: Sequence[Clip]) -> list[Job]:
+    """The test split's mix clips that state a key or a BPM, measured against those labels."""
+    real = sorted((c for c in clips if c.split == "test" and c.kind == "mix" and (c.key or c.bpm)), key=lambda c: c.id)
+    return [
+        Job(
+            f"{TEST_CLIPS}/{c.id}",
+            TEST_CLIPS,
+            c.audio,
+            {
+                "prompt_id": c.id,
+                "group": "real",
+                "genre": next(iter(c.genre_tags), "none"),
+                "style": "label",
+                "prompt": None,
+                "seed": None,
+                "seconds": c.seconds_total,
+                "target_bpm": c.bpm,
+                "target_key": c.key,
+            },
+        )
+        for c in real
+    ]
 
 
 def _tempo_pairs(items: Sequence[EvalItem], estimator: str) -> list[tuple[float | None, float]]:
