@@ -25,6 +25,7 @@ EXTRA_OUTS: dict[str, tuple[str, ...]] = {
     "prompts": (),
     "augment": ("dataset", "coverage", "shards"),
     "finetune": ("loss.csv", "val_loss.csv"),
+    "evaluate": ("audio", "plots"),
 }
 STAGES: tuple[str, ...] = tuple(EXTRA_OUTS)
 # The upstream manifests each stage reads (dvc.yaml lists the same as deps): a stage
@@ -40,6 +41,7 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "prompts": ("clip",),
     "augment": ("clip", "prompts"),
     "finetune": ("augment",),
+    "evaluate": ("clip",),
 }
 # Outputs under models/<stage>/ (trained models and what training keeps between runs).
 MODELS_DIR = "models"

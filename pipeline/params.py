@@ -833,6 +833,101 @@ class FinetuneParams(Section):
         return v
 
 
+class EvalGridParams(Section):
+    """The prompt grid every model is evaluated on (the same for every model).
+
+    The reference protocol (SAO Instrumental Finetune): two prompts (rock, jazz) for every
+    tempo from 75 to 160 BPM, and eight prompts for each of the 24 keys across rock, jazz,
+    hip hop and pop. The defaults thin it so the CPU `dvc repro` stays short; the README
+    gives the full setting (tempo_step 1, key_prompts_per_key 8, dataset_clips null).
+    """
+
+    tempo_min_bpm: int = Field(75, ge=30, le=300, description="first requested tempo")
+    tempo_max_bpm: int = Field(160, ge=30, le=300, description="last requested tempo (inclusive)")
+    tempo_step: int = Field(15, ge=1, le=100, description="BPM between requested tempos (reference: 1)")
+    tempo_genres: list[str] = Field(default_factory=lambda: ["rock", "jazz"], description="one prompt per genre")
+    tempo_template: str = Field("{genre} track, {bpm} BPM", description="placeholders {genre}, {bpm}")
+    key_genres: list[str] = Field(
+        default_factory=lambda: ["rock", "jazz", "hip hop", "pop"], description="cycled over each key's prompts"
+    )
+    key_templates: list[str] = Field(
+        default_factory=lambda: ["{genre} track in {key}", "{genre} instrumental, {key}"],
+        min_length=1,
+        description="cycled after the genres; placeholders {genre}, {key}",
+    )
+    key_prompts_per_key: int = Field(1, ge=0, le=64, description="prompts per key, 24 keys (reference: 8)")
+    dataset_styles: list[Literal["natural", "tags", "subset"]] = Field(
+        default_factory=lambda: ["natural", "tags", "subset"], description="template prompt styles per test clip"
+    )
+    dataset_clips: int | None = Field(4, ge=0, description="test-split mix clips used as templates; null = all")
+
+    @model_validator(mode="after")
+    def _grid(self) -> EvalGridParams:
+        if self.tempo_max_bpm < self.tempo_min_bpm:
+            raise ValueError("tempo_max_bpm must be at least tempo_min_bpm")
+        if "{bpm}" not in self.tempo_template:
+            raise ValueError("tempo_template must contain {bpm}")
+        if not all("{key}" in t for t in self.key_templates):
+            raise ValueError("every key template must contain {key}")
+        for t in (self.tempo_template, *self.key_templates):
+            try:
+                t.format(genre="rock", bpm=120, key="C major")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"template {t!r}: only {{genre}}, {{bpm}}, {{key}} may appear ({exc})") from None
+        if not self.tempo_genres or not self.key_genres:
+            raise ValueError("tempo_genres and key_genres need at least one genre")
+        return self
+
+
+class EvalTempoParams(Section):
+    deeprhythm_weights: str | None = Field(
+        None, description="path to deeprhythm-0.7.pth; missing: essentia alone, stated in summary.json"
+    )
+    essentia_method: Literal["multifeature", "degara"] = "multifeature"
+    tolerances: list[float] = Field(
+        default_factory=lambda: [0.02, 0.04],
+        min_length=1,
+        description="Acc1/Acc2 tolerances (2%: reference; 4%: MIREX)",
+    )
+
+    @field_validator("tolerances")
+    @classmethod
+    def _tolerances(cls, v: list[float]) -> list[float]:
+        if not all(0 < t <= 0.2 for t in v):
+            raise ValueError("every tolerance must be in (0, 0.2]")
+        return sorted(set(v))
+
+
+class EvaluateParams(Section):
+    """Stage `evaluate`: tempo and key adherence of the fine-tune against a comparison model."""
+
+    python: str = Field(".venv-train/bin/python", description="interpreter of the training environment")
+    compare_ckpt: str | None = Field(
+        "models/pretrained/stable-audio-open-1.0/model.safetensors",
+        description="second model: SAO 1.0 weights (a file) or an exported bundle (a directory); null = none",
+    )
+    compare_name: str = Field("stable-audio-open-1.0", pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    t5_dir: str | None = Field(None, description="local t5-base for a .safetensors comparison model; null = HF cache")
+    seconds: float = Field(6.0, gt=0, le=47, description="length of every generation (GPU: 20 or more)")
+    steps: int = Field(8, ge=1, le=1000, description="sampler steps (GPU: 100)")
+    cfg_scale: float = Field(7.0, ge=0, le=20, description="classifier-free guidance scale")
+    batch_size: int = Field(1, ge=1, le=256, description="prompts per sampler call (GPU: 8-32)")
+    seed: int | None = Field(None, ge=0, description="null = run.seed")
+    key_profile: str = Field("bgate", description="essentia KeyExtractor profileType (fixed for every model)")
+    tempo: EvalTempoParams = EvalTempoParams()
+    grid: EvalGridParams = EvalGridParams()
+    clap_weights: str | None = Field(
+        None, description="laion-clap 630k-audioset-fusion-best.pt; null = no CLAP score (noted in summary)"
+    )
+
+    @field_validator("key_profile")
+    @classmethod
+    def _profile(cls, v: str) -> str:
+        if v not in ESSENTIA_KEY_PROFILES:
+            raise ValueError(f"must be one of {', '.join(ESSENTIA_KEY_PROFILES)}")
+        return v
+
+
 class Params(Section):
     run: RunParams = RunParams()
     ingest: IngestParams = IngestParams()
@@ -845,6 +940,7 @@ class Params(Section):
     prompts: PromptsParams = PromptsParams()
     augment: AugmentParams = AugmentParams()
     finetune: FinetuneParams = FinetuneParams()
+    evaluate: EvaluateParams = EvaluateParams()
 
 
 def _unwrap(annotation: Any) -> Any:

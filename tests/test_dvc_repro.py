@@ -38,6 +38,8 @@ def repo(tmp_path_factory) -> Path:
     params["ingest"]["sample"]["songs"] = 3  # the whole default sample runs in `make repro`
     params["finetune"]["python"] = str(REPO / ".venv-train/bin/python")  # not copied (git-ignored)
     params["finetune"]["smoke"]["max_steps"] = 4
+    params["evaluate"]["python"] = params["finetune"]["python"]
+    params["evaluate"]["grid"].update({"tempo_step": 85, "key_prompts_per_key": 0, "dataset_clips": 1})
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
 
@@ -48,6 +50,9 @@ def test_repro_then_nothing_changed_then_only_split(repo):
     assert (repo / "data/split/manifest.jsonl").stat().st_size > 0
     assert (repo / "data/ingest/truth").is_dir()
     assert _ran(first) == set(STAGES)
+    assert first.stdout.index("Running stage 'evaluate'") > first.stdout.index("Running stage 'finetune'")
+    metrics = _dvc(repo, "metrics", "show")
+    assert "data/evaluate/summary.json" in metrics.stdout, metrics.stdout + metrics.stderr
     assert len(list((repo / "data/mix/audio").rglob("mix.flac"))) == 3
 
     second = _dvc(repo, "repro")
