@@ -10,11 +10,12 @@ import os
 import re
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pretty_midi
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -298,15 +299,17 @@ ESSENTIA_KEY_PROFILES = (
 )  # fmt: skip
 
 
-class KeyParams(Section):
-    profile: str = Field("bgate", description="essentia KeyExtractor profileType")
+def _essentia_profile(v: str) -> str:
+    if v not in ESSENTIA_KEY_PROFILES:
+        raise ValueError(f"must be one of {', '.join(ESSENTIA_KEY_PROFILES)}")
+    return v
 
-    @field_validator("profile")
-    @classmethod
-    def _profile(cls, v: str) -> str:
-        if v not in ESSENTIA_KEY_PROFILES:
-            raise ValueError(f"must be one of {', '.join(ESSENTIA_KEY_PROFILES)}")
-        return v
+
+EssentiaKeyProfile = Annotated[str, AfterValidator(_essentia_profile)]
+
+
+class KeyParams(Section):
+    profile: EssentiaKeyProfile = Field("bgate", description="essentia KeyExtractor profileType")
 
 
 # Threshold pairs of opposite timbre adjectives (dark/bright, wide/mono, clean/gritty):
@@ -913,19 +916,14 @@ class EvaluateParams(Section):
     cfg_scale: float = Field(7.0, ge=0, le=20, description="classifier-free guidance scale")
     batch_size: int = Field(1, ge=1, le=256, description="prompts per sampler call (GPU: 8-32)")
     seed: int | None = Field(None, ge=0, description="null = run.seed")
-    key_profile: str = Field("bgate", description="essentia KeyExtractor profileType (fixed for every model)")
+    key_profile: EssentiaKeyProfile = Field(
+        "bgate", description="essentia KeyExtractor profileType (fixed for every model)"
+    )
     tempo: EvalTempoParams = EvalTempoParams()
     grid: EvalGridParams = EvalGridParams()
     clap_weights: str | None = Field(
         None, description="laion-clap 630k-audioset-fusion-best.pt; null = no CLAP score (noted in summary)"
     )
-
-    @field_validator("key_profile")
-    @classmethod
-    def _profile(cls, v: str) -> str:
-        if v not in ESSENTIA_KEY_PROFILES:
-            raise ValueError(f"must be one of {', '.join(ESSENTIA_KEY_PROFILES)}")
-        return v
 
 
 class Params(Section):
