@@ -170,15 +170,21 @@ def test_streamed_mix_is_byte_identical_to_the_whole_array_mix(rendered, monkeyp
     assert limited  # the limiter's streamed path was exercised
 
 
-def test_oversampling_is_upfirdn_bit_for_bit(rendered):
+@pytest.mark.parametrize("kernel", ["numba", "numpy"])
+def test_oversampling_is_upfirdn_bit_for_bit(rendered, monkeypatch, kernel):
     from scipy.signal import upfirdn
 
+    from pipeline.audio import loudness
     from pipeline.audio.loudness import _TP_TAPS, TP_BLOCK, TP_PAD, _upsample
 
+    if kernel == "numba":
+        assert loudness._compile_polyphase() is not None  # the data extra installs numba
+    else:  # without numba: upfirdn for long ranges, whole-array sums for blocks
+        monkeypatch.setattr(loudness, "_compile_polyphase", lambda: None)
     for name, x in _signals(rendered)[:3]:
         xt = np.ascontiguousarray(x.T)
         assert np.array_equal(_upsample(xt), upfirdn(_TP_TAPS, xt, up=4, axis=-1)), name
-        # Blocks as the meters oversample them (whole-array sums), at the start, middle and end.
+        # Blocks as the meters oversample them, at the start, middle and end.
         for start in (0, len(x) // 2, max(0, len(x) - TP_BLOCK)):
             block = np.ascontiguousarray(xt[:, start : start + TP_BLOCK + 2 * TP_PAD])
             assert np.array_equal(_upsample(block), upfirdn(_TP_TAPS, block, up=4, axis=-1)), (name, start)

@@ -121,18 +121,18 @@ def _upsample(x: np.ndarray) -> np.ndarray:
     products in the same order (oldest sample first, starting from 0). The compiled kernel (numba) is
     several times faster than either fallback: whole-array sums for short blocks, upfirdn for long ones."""
     channels, length = x.shape
+    polyphase = _compile_polyphase()
+    if polyphase is None and length > _UPFIRDN_FRAMES:
+        return upfirdn(_TP_TAPS, np.ascontiguousarray(x, dtype=np.float32), up=OVERSAMPLE, axis=-1)
     taps = _TP_PHASES.shape[1]
     padded = np.zeros((channels, length + 2 * (taps - 1)), dtype=np.float32)
     padded[:, taps - 1 : taps - 1 + length] = x
     width = length + taps - 1
-    polyphase = _compile_polyphase()
-    if polyphase is not None:
-        out = np.empty((channels, width * OVERSAMPLE), dtype=np.float32)
-        polyphase(padded, _TP_PHASES, out)
-        return out[:, : (length - 1) * OVERSAMPLE + len(_TP_TAPS)]
-    if length > _UPFIRDN_FRAMES:
-        return upfirdn(_TP_TAPS, np.ascontiguousarray(x, dtype=np.float32), up=OVERSAMPLE, axis=-1)
-    return _upsample_arrays(padded, width)
+    if polyphase is None:
+        return _upsample_arrays(padded, width)
+    out = np.empty((channels, width * OVERSAMPLE), dtype=np.float32)
+    polyphase(padded, _TP_PHASES, out)
+    return out[:, : (length - 1) * OVERSAMPLE + len(_TP_TAPS)]
 
 
 def _upsample_arrays(padded: np.ndarray, width: int) -> np.ndarray:

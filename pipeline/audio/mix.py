@@ -12,8 +12,8 @@ whole arrays. Per stem: render measured its loudness, sample peak and true peak
 for one that might, the envelope peak (oversampling only the blocks that can pass
 the ceiling) decides whether the limiter acts, and a limited stem is limited once
 to find its true peak (the hair over the ceiling `limit_true_peak` trims); then
-all stems are written in step while their float64 sum goes to a float32 scratch
-file, which the mix's passes read.
+all stems are streamed in step, the limited ones written to files of their own,
+while their float64 sum goes to a float32 scratch file, which the mix's passes read.
 """
 
 from __future__ import annotations
@@ -121,8 +121,8 @@ class Level:
 
 def _gained(
     source: Source, n: int, sr: int, level: Level, p: MixParams, trim: bool = True, env_seen=None
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(x, normalise()'s output) for frames [s, s + CHUNK), s = 0, CHUNK, ..."""
+) -> Iterator[np.ndarray]:
+    """normalise()'s output for frames [s, s + CHUNK), s = 0, CHUNK, ..."""
     x_at, env_at, close = source()
     gain = level.gain
     try:
@@ -144,7 +144,7 @@ def _gained(
                 y = (y * curve[:, None]).astype(np.float32)
                 if trim and level.correction is not None:
                     y = (y * level.correction).astype(np.float32)
-            yield x, y
+            yield y
     finally:
         close()
 
@@ -160,7 +160,7 @@ def plan_level(
         return replace(level, limited=False, peak=to_db(np.float32(env_peak) * level.gain))
     seen = [np.float32(0)]
     meter = TruePeakMeter(n)
-    for _, y in _gained(source, n, sr, level, p, trim=False, env_seen=lambda e: seen.append(e.max(initial=0))):
+    for y in _gained(source, n, sr, level, p, trim=False, env_seen=lambda e: seen.append(e.max(initial=0))):
         meter.add(y)
     top = np.float32(max(seen)) * level.gain
     if top <= ceiling:
@@ -183,7 +183,7 @@ class Output:
         self.loudness = LoudnessMeter(sr, channels) if level.limited else None
         self.peak = TruePeakMeter(n) if level.peak is None and level.limited else None
 
-    def write(self, x: np.ndarray, y: np.ndarray) -> None:
+    def write(self, y: np.ndarray) -> None:
         self.file.write(y)
         if self.loudness is not None:
             self.loudness.add(y)
@@ -241,7 +241,7 @@ def mix_song(job: MixJob) -> MixSong:
         source = _file_source(path, n, floor)
         if top * TP_BOUND * MARGIN * gain <= ceiling:  # cannot reach the ceiling: no limiter
             # The envelope's floor is the sample peak here, so its largest value is the stem's true peak.
-            peak = to_db(np.float32(t.measured.true_peak) * db_to_gain(p.stem_lufs - loudness))
+            peak = to_db(np.float32(t.measured.true_peak) * gain)
             level = Level(loudness, p.stem_lufs - loudness, False, peak=peak)
         else:
             level = plan_level(source, n, sr, loudness, p.stem_lufs, None, p)
@@ -274,8 +274,8 @@ def mix_song(job: MixJob) -> MixSong:
         mix_path = song_dir / "mix.flac"
         with contextlib.ExitStack() as stack:
             out = Output(stack, mix_path, 2, frames, sr, level)
-            for x, y in _gained(source, frames, sr, level, p):
-                out.write(x, y)
+            for y in _gained(source, frames, sr, level, p):
+                out.write(y)
         mix_lufs, mix_peak = out.results()
         acc.close()
     return MixSong(
@@ -314,11 +314,11 @@ def _write_stems(
         for s in range(0, frames, CHUNK):
             total = np.zeros((min(frames, s + CHUNK) - s, 2))
             for out, stream in zip(outs, streams, strict=True):
-                xy = next(stream, None)
-                if xy is not None:
+                y = next(stream, None)
+                if y is not None:
                     if out is not None:
-                        out.write(*xy)
-                    total[: len(xy[1])] += xy[1]
+                        out.write(y)
+                    total[: len(y)] += y
             total32 = total.astype(np.float32)
             acc.write(total32)
             peaks.append(block_peaks(total32))
