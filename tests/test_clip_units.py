@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from itertools import islice
+from itertools import islice, pairwise
 
 import numpy as np
 import pretty_midi
@@ -140,3 +140,31 @@ def test_midi_span_restates_the_state_and_keeps_notes_inside():
     times, bpms = span.get_tempo_changes()
     assert list(times) == [0.0] and bpms[0] == pytest.approx(150.0)
     assert [k.key_number for k in span.key_signature_changes] == [2]
+
+
+def test_times_to_ticks_is_pretty_midis_time_to_tick_on_real_midi():
+    """The clip writer converts a song's notes in one search: every tick must be pretty_midi's own,
+    on MIDI files music21 ships (tempo changes, odd resolutions), for note times, grid ties and
+    times past the grid's end."""
+    from pathlib import Path
+
+    import music21
+
+    from pipeline.midi.write import times_to_ticks
+
+    files = sorted(Path(music21.__file__).parent.rglob("*.mid"))
+    assert len(files) >= 10
+    checked = 0
+    for path in files:
+        try:
+            pm = pretty_midi.PrettyMIDI(str(path))
+        except Exception:  # noqa: BLE001 (a test file music21 ships broken on purpose)
+            continue
+        times = [t for inst in pm.instruments for n in inst.notes for t in (n.start, n.end)]
+        grid = pm._PrettyMIDI__tick_to_time
+        times += [float(v) for v in grid[:: max(1, len(grid) // 50)]]  # exactly on ticks
+        times += [float(a + b) / 2 for a, b in pairwise(grid[:41])]  # midway: ties go to the earlier tick
+        times += [float(grid[-1]) + d for d in (0.0, 1e-4, 0.37, 3.0)]  # past the grid's end
+        assert times_to_ticks(pm, times) == [pm.time_to_tick(t) for t in times], path.name
+        checked += len(times)
+    assert checked > 1000

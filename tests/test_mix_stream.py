@@ -13,8 +13,8 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
+from pipeline.audio import kernels, stream
 from pipeline.audio import mix as mix_module
-from pipeline.audio import stream
 from pipeline.audio.loudness import (
     TP_BLOCK,
     db_to_gain,
@@ -70,7 +70,7 @@ def test_streamed_loudness_equals_pyloudnorm(rendered):
             for piece in _pieces(x, size):
                 meter.add(piece)
             assert meter.result() == pytest.approx(reference, abs=0.01), name
-            assert meter.result() == pytest.approx(reference, abs=1e-9), name  # the same sums: equal
+            assert meter.result() == reference, name  # the same filters and sums: equal, bit for bit
     short = LoudnessMeter(44100, 2)  # under one gating block: padded with silence, as integrated_lufs
     short.add(_signals(rendered)[1][1][:5000])
     assert short.result() == integrated_lufs(_signals(rendered)[1][1][:5000], 44100)
@@ -174,13 +174,12 @@ def test_streamed_mix_is_byte_identical_to_the_whole_array_mix(rendered, monkeyp
 def test_oversampling_is_upfirdn_bit_for_bit(rendered, monkeypatch, kernel):
     from scipy.signal import upfirdn
 
-    from pipeline.audio import loudness
     from pipeline.audio.loudness import _TP_TAPS, TP_BLOCK, TP_PAD, _upsample
 
     if kernel == "numba":
-        assert loudness._compile_polyphase() is not None  # the data extra installs numba
+        assert kernels.polyphase() is not None  # the data extra installs numba
     else:  # without numba: upfirdn for long ranges, whole-array sums for blocks
-        monkeypatch.setattr(loudness, "_compile_polyphase", lambda: None)
+        monkeypatch.setattr(kernels, "polyphase", lambda: None)
     for name, x in _signals(rendered)[:3]:
         xt = np.ascontiguousarray(x.T)
         assert np.array_equal(_upsample(xt), upfirdn(_TP_TAPS, xt, up=4, axis=-1)), name
@@ -188,6 +187,46 @@ def test_oversampling_is_upfirdn_bit_for_bit(rendered, monkeypatch, kernel):
         for start in (0, len(x) // 2, max(0, len(x) - TP_BLOCK)):
             block = np.ascontiguousarray(xt[:, start : start + TP_BLOCK + 2 * TP_PAD])
             assert np.array_equal(_upsample(block), upfirdn(_TP_TAPS, block, up=4, axis=-1)), (name, start)
+
+
+def test_fused_envelope_equals_the_oversampled_signal(rendered, monkeypatch):
+    """The compiled envelope (sums reduced as they are made) equals |upfirdn| maxed over phases and channels."""
+    from pipeline.audio.loudness import TP_BLOCK, _oversampled
+
+    assert kernels.envelope() is not None
+    for name, x in _signals(rendered)[:4]:
+        xt, n = np.ascontiguousarray(x.T), len(x)
+        ranges = [(0, n), (0, min(n, TP_BLOCK)), (n // 2 // TP_BLOCK * TP_BLOCK, n), (max(0, n - 37), n)]
+        fused = [_oversampled(xt, 0, n, a, b) for a, b in ranges]
+        with monkeypatch.context() as m:
+            m.setattr(kernels, "envelope", lambda: None)
+            m.setattr(kernels, "polyphase", lambda: None)  # upfirdn itself for the long ranges
+            plain = [_oversampled(xt, 0, n, a, b) for a, b in ranges]
+        for (a, b), f, p in zip(ranges, fused, plain, strict=True):
+            assert f.dtype == p.dtype and np.array_equal(f, p), (name, a, b)
+
+
+@pytest.mark.parametrize("kernel", ["numba", "numpy"])
+def test_integrated_lufs_is_pyloudnorm_bit_for_bit(rendered, monkeypatch, kernel):
+    """Clip and augment measure every excerpt: the fast path must give pyloudnorm's value exactly, on
+    excerpts of any length (shorter than a gating block, odd, mono) cut anywhere in real audio."""
+    if kernel == "numba":
+        assert kernels.biquads() is not None and kernels.block_sums() is not None
+    else:
+        monkeypatch.setattr(kernels, "biquads", lambda: None)
+        monkeypatch.setattr(kernels, "block_sums", lambda: None)
+    rng = np.random.default_rng(3)
+    checked = 0
+    for name, x in _signals(rendered):
+        for length in (9000, 17640, 44100 * 3 + 17, 44100 * 20, len(x)):
+            start = int(rng.integers(0, max(1, len(x) - length)))
+            for excerpt in (x[start : start + length], x[start : start + length, :1]):
+                padded = np.pad(excerpt, ((0, max(0, 17640 - len(excerpt))), (0, 0)))
+                reference = pyloudnorm.Meter(44100).integrated_loudness(padded.astype(np.float64))
+                value = integrated_lufs(excerpt, 44100)
+                assert value == (reference if np.isfinite(reference) else float("-inf")), (name, start, length)
+                checked += np.isfinite(value)
+    assert checked > 20
 
 
 def test_render_measured_every_stem_as_its_file_reads(rendered):

@@ -17,13 +17,11 @@ sums in the same order), so a song of any length costs a few chunks of memory:
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import soundfile as sf
 from scipy.ndimage import minimum_filter1d
-from scipy.signal import lfilter
 
 from pipeline.audio.loudness import (
     BLOCK_S,
@@ -32,18 +30,21 @@ from pipeline.audio.loudness import (
     TP_BOUND,
     TP_PAD,
     _meter,
+    block_bounds,
     db_to_gain,
     envelope_range,
+    gated_loudness,
+    k_state,
+    k_weighted,
     limiter_gain,
     limiter_windows,
     oversample_into,
     oversampled_block,
+    square_sums,
     to_db,
 )
 
 CHUNK = 1 << 18  # frames per chunk (~6 s at 44.1 kHz), a multiple of TP_BLOCK
-_G = (1.0, 1.0, 1.0, 1.41, 1.41)  # BS.1770 channel weights, as pyloudnorm
-_ABS_GATE = -70.0
 MARGIN = 1.001  # on TP_BOUND, for float32 rounding in the interpolation
 
 
@@ -54,8 +55,7 @@ class LoudnessMeter:
         meter = _meter(sample_rate)
         self.rate = sample_rate
         self.block_size, self.step = meter.block_size, 1.0 - meter.overlap
-        self.stages = [(f.b, f.a, f.passband_gain) for f in meter._filters.values()]
-        self.zi = [[np.zeros(max(len(a), len(b)) - 1) for _ in range(channels)] for b, a, _ in self.stages]
+        self.state = k_state(channels)
         self.channels = channels
         self.n = 0
         self.nonzero = False
@@ -65,11 +65,7 @@ class LoudnessMeter:
         self.z: list[np.ndarray] = []
 
     def _bounds(self, j: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
-        t, rate = self.block_size, self.rate
-        j = np.atleast_1d(np.asarray(j, dtype=np.int64))
-        lower = np.array([int(t * (k * self.step) * rate) for k in j.tolist()], dtype=np.int64)
-        upper = np.array([int(t * (k * self.step + 1) * rate) for k in j.tolist()], dtype=np.int64)
-        return lower, upper
+        return block_bounds(np.atleast_1d(np.asarray(j, dtype=np.int64)), self.rate)
 
     def add(self, x: np.ndarray) -> None:
         x = np.asarray(x)
@@ -78,11 +74,7 @@ class LoudnessMeter:
         if not len(x):
             return
         self.nonzero = self.nonzero or bool(np.any(x))
-        y = np.ascontiguousarray(x.T, dtype=np.float64)
-        for s, (b, a, gain) in enumerate(self.stages):
-            for ch in range(self.channels):
-                out, self.zi[s][ch] = lfilter(b, a, y[ch], zi=self.zi[s][ch])
-                y[ch] = gain * out
+        y = k_weighted(x, self.rate, self.state)
         self.n += len(x)
         self.buf = np.concatenate([self.buf, y], axis=1)
         self._blocks(self.n, final=False)
@@ -100,11 +92,8 @@ class LoudnessMeter:
         ready = np.ones(len(lower), dtype=bool) if final else upper <= n
         k = int(np.argmin(ready)) if not ready.all() else len(ready)
         if k:
-            sq = np.square(self.buf)
             lo, hi = lower[:k] - self.buf_start, np.minimum(upper[:k], n) - self.buf_start
-            z = np.empty((self.channels, k))
-            for i in range(k):  # np.sum of each block's squares, as pyloudnorm (pairwise float64 sums)
-                z[:, i] = np.sum(sq[:, lo[i] : hi[i]], axis=1)
+            z = square_sums(self.buf, lo, hi)  # as pyloudnorm: pairwise float64 sums of squares
             self.z.append((1.0 / (self.block_size * self.rate)) * z)
             self.j += k
         if not final:
@@ -124,24 +113,8 @@ class LoudnessMeter:
         t = self.n / self.rate
         blocks = int(np.round((t - self.block_size) / (self.block_size * self.step))) + 1
         z = np.concatenate(self.z, axis=1)[:, :blocks] if self.z else np.zeros((self.channels, 0))
-        value = _gate(z, self.channels)
+        value = gated_loudness(z)
         return value if np.isfinite(value) else SILENCE
-
-
-def _gate(z: np.ndarray, channels: int) -> float:
-    """pyloudnorm's gating of the blocks' mean squares z (channels, blocks), in its order of operations."""
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=RuntimeWarning)  # the mean of no blocks, as pyloudnorm
-        power = z[0] * _G[0]
-        for i in range(1, channels):
-            power = power + _G[i] * z[i]
-        levels = -0.691 + 10.0 * np.log10(power)
-        keep = levels >= _ABS_GATE
-        mean = [np.mean(z[i, keep]) for i in range(channels)]
-        relative = -0.691 + 10.0 * np.log10(np.sum([_G[i] * mean[i] for i in range(channels)])) - 10.0
-        keep = (levels > relative) & (levels > _ABS_GATE)
-        mean = np.nan_to_num(np.array([np.mean(z[i, keep]) for i in range(channels)]))
-        return float(-0.691 + 10.0 * np.log10(np.sum([_G[i] * mean[i] for i in range(channels)])))
 
 
 class TruePeakMeter:

@@ -15,6 +15,7 @@ import io
 from collections.abc import Callable, Sequence
 
 import mido
+import numpy as np
 import pretty_midi
 
 from pipeline.midi.keys import from_key_number, mido_key
@@ -30,6 +31,22 @@ def tempo_us(pm: pretty_midi.PrettyMIDI) -> list[tuple[int, int]]:
 
 
 Span = tuple[int, int]  # [start, end) in the source's ticks
+
+
+def times_to_ticks(pm: pretty_midi.PrettyMIDI, times: Sequence[float]) -> list[int]:
+    """pm.time_to_tick of each time, in one search: the nearest tick of the source's grid (the earlier
+    one on a tie), past the grid's end extrapolated by pretty_midi itself. A clip's MIDI converts every
+    note of its song, so one search instead of one call per note is most of the writer's time."""
+    table = pm._PrettyMIDI__tick_to_time  # pretty_midi's own grid, as time_to_tick reads it
+    t = np.asarray(times, dtype=np.float64)
+    tick = np.searchsorted(table, t, side="left")
+    inside = np.minimum(tick, len(table) - 1)
+    before = np.maximum(tick - 1, 0)
+    earlier = (tick > 0) & (np.abs(t - table[before]) < np.abs(t - table[inside]))
+    out = (tick - earlier).tolist()
+    for i in np.flatnonzero(tick == len(table)).tolist():
+        out[i] = int(pm.time_to_tick(float(t[i])))
+    return out
 
 
 Event = tuple[int, int, mido.Message | mido.MetaMessage]  # (tick, order at that tick, message)
@@ -86,23 +103,24 @@ def events_to_track(events: list[tuple[int, int, mido.Message | mido.MetaMessage
 def _instrument_track(
     pm: pretty_midi.PrettyMIDI, inst: pretty_midi.Instrument, channel: int, span: Span | None = None
 ) -> mido.MidiTrack:
-    t2t = pm.time_to_tick
     events: list[tuple[int, int, mido.Message | mido.MetaMessage]] = [
         (0, -1, mido.MetaMessage("track_name", name=inst.name or "")),
         (0, _ORDER["program_change"], mido.Message("program_change", channel=channel, program=int(inst.program))),
     ]
     controls: list[Event] = []
-    for cc in inst.control_changes:
+    for cc, tick in zip(inst.control_changes, times_to_ticks(pm, [c.time for c in inst.control_changes]), strict=True):
         msg = mido.Message("control_change", channel=channel, control=int(cc.number), value=int(cc.value))
-        controls.append((t2t(cc.time), _ORDER["control_change"], msg))
+        controls.append((tick, _ORDER["control_change"], msg))
     events += _place(controls, span, lambda m: m.control)
     bends: list[Event] = [
-        (t2t(pb.time), _ORDER["pitchwheel"], mido.Message("pitchwheel", channel=channel, pitch=int(pb.pitch)))
-        for pb in inst.pitch_bends
+        (tick, _ORDER["pitchwheel"], mido.Message("pitchwheel", channel=channel, pitch=int(pb.pitch)))
+        for pb, tick in zip(inst.pitch_bends, times_to_ticks(pm, [b.time for b in inst.pitch_bends]), strict=True)
     ]
     events += _place(bends, span, lambda m: "bend")
-    for note in inst.notes:
-        on, off = t2t(note.start), t2t(note.end)
+    notes = inst.notes
+    ticks = times_to_ticks(pm, [x for note in notes for x in (note.start, note.end)])
+    for i, note in enumerate(notes):
+        on, off = ticks[2 * i], ticks[2 * i + 1]
         if span is not None:
             if not span[0] <= on < span[1]:
                 continue
