@@ -4,8 +4,8 @@ Generates a Lakh-like corpus (3-5 min songs, 6-14 tracks, tempo changes, 10 % of
 files a second version `<Title>.1.mid` of another song, as Lakh's clean_midi holds
 them), runs the pipeline's stages on it at several corpus sizes in scratch
 projects (the repository's params, only the source changed), and records per stage:
-seconds per song, peak RSS of the stage's processes (driver or a worker, whichever
-is larger), disk per audio-hour, the growth exponent of time against corpus size;
+seconds per song, peak RSS of the stage's processes (driver or a worker, local or on
+Ray, whichever is larger), disk per audio-hour, the growth exponent of time against corpus size;
 then 1 vs 2 workers and the local vs the Ray executor on the same work, and a
 projection for Lakh clean_midi from the measured costs per audio-hour.
 
@@ -169,21 +169,29 @@ _PROBE = (
 
 
 def run_stage(root: Path, stage: str) -> dict[str, Any]:
-    """One stage in its own process tree: wall seconds and the largest process's peak RSS
-    (a worker or the driver; Ray workers are not children and not counted)."""
+    """One stage in its own process tree: wall seconds, CPU seconds, and the largest process's peak RSS:
+    the driver or a local worker (from rusage), or a Ray worker (which is not a child: map_items'
+    PIPELINE_WORKER_RSS report)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPOTIPY_", "LASTFM_"))}
-    probe = subprocess.run(
-        [sys.executable, "-c", _PROBE, sys.executable, "-m", f"stages.{stage}"],
-        cwd=root, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "rss.jsonl"
+        env["PIPELINE_WORKER_RSS"] = str(report)
+        probe = subprocess.run(
+            [sys.executable, "-c", _PROBE, sys.executable, "-m", f"stages.{stage}"],
+            cwd=root, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        lines = [json.loads(line) for line in report.read_text().splitlines()] if report.exists() else []
     code, seconds, rss_kb, cpu = probe.stdout.split()[-4:]
     if int(code) != 0:
         raise SystemExit(f"{stage} failed in {root} (exit {code}):\n{probe.stderr[-3000:]}")
-    # CPU seconds (the stage's processes, user + system) hold when other work shares the machine.
+    workers = [w["max_worker_rss_mb"] for w in lines if w.get("max_worker_rss_mb") is not None]
+    # CPU seconds (the stage's processes, user + system) hold when other work shares the machine;
+    # Ray's workers are not children, so on Ray they are missing from it (wall seconds still count).
     return {
         "seconds": round(float(seconds), 2),
         "cpu_seconds": round(float(cpu), 2),
-        "peak_rss_mb": round(int(rss_kb) / 1024, 1),
+        "peak_rss_mb": round(max([int(rss_kb) / 1024, *workers]), 1),
+        "worker_peak_rss_mb": max(workers, default=None),
     }
 
 

@@ -8,20 +8,31 @@ not one that runs past the item timeout (its worker is killed and replaced).
 A stage may hand `map_items` a read-only `context` (a corpus-wide lookup table,
 the run's settings): it reaches each worker once (locally as an argument of the
 worker process, on Ray as one object in the object store), never once per item.
+
+With PIPELINE_WORKER_RSS set to a file path, each map_items call appends a JSON line
+with the largest peak RSS its worker processes reported (benchmarks read it: Ray's
+workers are not children of the stage process, so its own rusage misses them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import faulthandler
+import json
 import logging
 import multiprocessing as mp
 import os
 import pickle
+import resource
+import shutil
 import signal
+import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -44,6 +55,7 @@ class Outcome(Generic[T]):
     item_id: str
     value: T | None = None
     error: str | None = None
+    worker_rss_mb: float | None = field(default=None, compare=False)  # the worker's peak RSS so far
 
     @property
     def ok(self) -> bool:
@@ -82,6 +94,12 @@ def _call(job: Job, context: Any = None) -> Outcome[Any]:
         return Outcome(item_id, error=_describe(exc))
 
 
+def _measured(outcome: Outcome[Any]) -> Outcome[Any]:
+    """The outcome with its worker's peak RSS (ru_maxrss never falls: a worker's last item carries its peak)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return dataclasses.replace(outcome, worker_rss_mb=round(rss, 1))
+
+
 def _timed_out(seconds: float) -> str:
     return f"timed out after {seconds:g} s"
 
@@ -96,7 +114,7 @@ def _worker(conn: Connection, context_blob: bytes | None) -> None:
         job = conn.recv()
         if job is None:
             return
-        conn.send(_call(job, context))
+        conn.send(_measured(_call(job, context)))
 
 
 def _crash_reason(exitcode: int | None) -> str:
@@ -189,9 +207,11 @@ def _pool(jobs: list[Job], workers: int, bar: tqdm, context: Any, timeout_s: flo
 _RAY_CONTEXTS: dict[str, Any] = {}  # in a Ray worker process: the context of the current run, by object id
 
 
-def _ray_call(job: Job, context_ref: list[Any] | None) -> Outcome[Any]:
+def _ray_call(job: Job, context_ref: list[Any] | None, report: str | None = None) -> Outcome[Any]:
     """Ray task body. The context's ObjectRef comes wrapped in a list so that Ray does not
-    resolve (and unpickle) it for every task: each worker process fetches it once."""
+    resolve (and unpickle) it for every task: each worker process fetches it once. While the
+    item runs, a fatal signal's report (faulthandler: "Fatal Python error: Segmentation fault")
+    goes to the file `report`, so the driver can name the signal that killed the worker."""
     context = None
     if context_ref is not None:
         import ray
@@ -201,14 +221,45 @@ def _ray_call(job: Job, context_ref: list[Any] | None) -> Outcome[Any]:
             _RAY_CONTEXTS.clear()  # a worker outliving a run drops that run's context
             _RAY_CONTEXTS[key] = ray.get(context_ref[0])
         context = _RAY_CONTEXTS[key]
-    return _call(job, context)
+    if report is None:
+        return _measured(_call(job, context))
+    with open(report, "w") as fh:
+        faulthandler.enable(file=fh, all_threads=False)
+        try:
+            outcome = _call(job, context)
+        finally:
+            faulthandler.enable(file=sys.stderr)  # Ray's own setting, before fh closes
+    Path(report).unlink(missing_ok=True)
+    return _measured(outcome)
 
 
-def _ray_reason(exc: BaseException) -> str:
+# faulthandler's words for the fatal signals it reports, and the signals' names.
+_FATAL = {
+    "Segmentation fault": "SIGSEGV",
+    "Aborted": "SIGABRT",
+    "Bus error": "SIGBUS",
+    "Floating point exception": "SIGFPE",
+    "Illegal instruction": "SIGILL",
+}
+
+
+def _ray_crash_reason(report: Path | None) -> str:
+    """What killed a Ray worker mid-item, from its fatal-error report. A worker that left none was
+    ended by a signal no process can catch: SIGKILL (the kernel's OOM killer, or a kill from outside)."""
+    if report is None:  # no place to report to (a cluster run outside a DVC checkout)
+        return "Ray worker process crashed while processing this item"
+    text = report.read_text(errors="replace") if report.is_file() else ""
+    for words, name in _FATAL.items():
+        if f"Fatal Python error: {words}" in text:
+            return f"Ray worker process crashed ({name}) while processing this item"
+    return "Ray worker process was killed (SIGKILL: no fatal-error report) while processing this item"
+
+
+def _ray_reason(exc: BaseException, report: Path | None) -> str:
     import ray.exceptions as rex
 
     if isinstance(exc, rex.WorkerCrashedError):
-        return "Ray worker process crashed while processing this item"
+        return _ray_crash_reason(report)
     if isinstance(exc, rex.OutOfMemoryError):
         return "Ray killed the worker process for lack of memory while processing this item"
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -254,6 +305,24 @@ def ray_session(engine: Engine) -> Iterator[int]:
             ray.shutdown()
 
 
+def _report_dir(engine: Engine) -> Path | None:
+    """Where Ray workers write fatal-error reports: a temp folder for a local instance; on a cluster,
+    one under the checkout's .dvc/tmp (a path every node shares), or none outside a DVC checkout."""
+    if not engine.ray_address:
+        return Path(tempfile.mkdtemp(prefix="pipeline-ray-"))
+    shared = Path.cwd() / ".dvc" / "tmp"
+    return Path(tempfile.mkdtemp(prefix="ray-reports-", dir=shared)) if shared.is_dir() else None
+
+
+@contextlib.contextmanager
+def _removed(folder: Path | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _ray_map(jobs: list[Job], engine: Engine, bar: tqdm, context: Any) -> list[Outcome[Any]]:
     """At most as many tasks in flight as there are workers, so a task starts about when it is
     submitted and the timeout counts its run, not its wait in Ray's queue."""
@@ -261,7 +330,12 @@ def _ray_map(jobs: list[Job], engine: Engine, bar: tqdm, context: Any) -> list[O
 
     timeout_s = engine.item_timeout_s
     results: list[Outcome[Any] | None] = [None] * len(jobs)
-    with ray_session(engine) as slots:
+    reports = _report_dir(engine)
+
+    def report(i: int) -> Path | None:
+        return None if reports is None else reports / f"{i}.txt"
+
+    with ray_session(engine) as slots, _removed(reports):
         task = ray.remote(_ray_call).options(num_cpus=1, max_retries=0)
         context_ref = None if context is None else [ray.put(context)]
         pending = iter(range(len(jobs)))
@@ -270,7 +344,8 @@ def _ray_map(jobs: list[Job], engine: Engine, bar: tqdm, context: Any) -> list[O
         def submit() -> None:
             i = next(pending, None)
             if i is not None:
-                inflight[task.remote(jobs[i], context_ref)] = (i, time.monotonic())
+                where = report(i)
+                inflight[task.remote(jobs[i], context_ref, where and str(where))] = (i, time.monotonic())
 
         def settle(i: int, outcome: Outcome[Any]) -> None:
             results[i] = outcome
@@ -291,7 +366,7 @@ def _ray_map(jobs: list[Job], engine: Engine, bar: tqdm, context: Any) -> list[O
                 try:
                     outcome = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    outcome = Outcome(jobs[i][1], error=_ray_reason(exc))
+                    outcome = Outcome(jobs[i][1], error=_ray_reason(exc, report(i)))
                 settle(i, outcome)
             if timeout_s:
                 now = time.monotonic()
@@ -301,6 +376,17 @@ def _ray_map(jobs: list[Job], engine: Engine, bar: tqdm, context: Any) -> list[O
                         ray.cancel(ref, force=True)  # kills the worker process running it
                         settle(i, Outcome(jobs[i][1], error=_timed_out(timeout_s)))
     return [r for r in results if r is not None]
+
+
+def _report_rss(desc: str, engine: Engine, results: list[Outcome[Any]]) -> None:
+    """Append the largest worker peak RSS to the file PIPELINE_WORKER_RSS names, if it is set."""
+    path = os.environ.get("PIPELINE_WORKER_RSS")
+    if not path:
+        return
+    rss = [r.worker_rss_mb for r in results if r.worker_rss_mb is not None]
+    line = {"desc": desc, "executor": engine.kind, "items": len(results), "max_worker_rss_mb": max(rss, default=None)}
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line) + "\n")
 
 
 def map_items(
@@ -341,6 +427,7 @@ def map_items(
             results = _pool(jobs, max(1, n_workers), bar, context, engine.item_timeout_s)
         if len(results) != len(jobs):
             raise RuntimeError(f"{desc}: lost {len(jobs) - len(results)} results")
+        _report_rss(desc, engine, results)
         return results
     finally:
         bar.close()

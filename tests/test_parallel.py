@@ -57,6 +57,23 @@ def look_up(x: int, ctx: Context) -> tuple[int, int, str]:
 ITEMS = [(f"item{i}", i) for i in range(10)]
 
 
+def hold_memory(mb: int) -> int:
+    """Touch `mb` MiB (every page written), so the worker's peak RSS holds at least that."""
+    block = bytearray(mb << 20)
+    block[::4096] = b"x" * len(block[::4096])
+    return len(block) >> 20
+
+
+def _rss_report(tmp_path, monkeypatch, engine) -> list[dict]:
+    import json
+
+    report = tmp_path / f"rss-{uuid.uuid4().hex}.jsonl"
+    monkeypatch.setenv("PIPELINE_WORKER_RSS", str(report))
+    out = map_items(hold_memory, [("small", 8), ("large", 300), ("small2", 8)], engine, desc="rss")
+    assert [o.value for o in out] == [8, 300, 8]
+    return [json.loads(line) for line in report.read_text().splitlines()]
+
+
 def test_one_bad_or_crashing_item_fails_alone():
     for workers, isolate in ((1, True), (2, False), (3, False)):
         out = map_items(square_or_fail, ITEMS, workers, desc="test", isolate=isolate)
@@ -66,6 +83,13 @@ def test_one_bad_or_crashing_item_fails_alone():
         assert errors["item3"] == "three is not allowed"
         assert errors["item5"].startswith("ZeroDivisionError: boom (at test_parallel.py:")
         assert errors["item7"] == "worker process crashed (SIGSEGV) while processing this item"
+
+
+def test_local_workers_report_their_peak_rss(tmp_path, monkeypatch):
+    """Benchmarks read worker memory from this report: the 300 MiB item must show in it."""
+    (line,) = _rss_report(tmp_path, monkeypatch, Engine("local", 2))
+    assert line["executor"] == "local" and line["items"] == 3
+    assert 300 <= line["max_worker_rss_mb"] < 1024
 
 
 def test_in_process_with_one_worker():
@@ -113,15 +137,23 @@ def test_ray_errors_crashes_and_timeout_fail_their_items_only(ray_instance):
     errors = {o.item_id: o.error for o in out if not o.ok}
     assert errors["item3"] == "three is not allowed"
     assert errors["item5"].startswith("ZeroDivisionError: boom (at test_parallel.py:")
-    assert errors["item7"] == "Ray worker process crashed while processing this item"
+    assert errors["item7"] == "Ray worker process crashed (SIGSEGV) while processing this item"
 
     out = map_items(hang_or_die, ITEMS[:6], engine, desc="test")
     assert [o.item_id for o in out] == [f"item{i}" for i in range(6)]
     assert {o.item_id: o.value for o in out if o.ok} == {f"item{i}": i * i for i in (0, 1, 3, 5)}
     assert {o.item_id: o.error for o in out if not o.ok} == {
         "item2": "timed out after 10 s",
-        "item4": "Ray worker process crashed while processing this item",
+        "item4": "Ray worker process was killed (SIGKILL: no fatal-error report) while processing this item",
     }
+
+
+@pytest.mark.slow
+def test_ray_workers_report_their_peak_rss(ray_instance, tmp_path, monkeypatch):
+    """Ray's workers are not children of the stage process: their peak RSS comes from the report."""
+    (line,) = _rss_report(tmp_path, monkeypatch, Engine("ray", 2))
+    assert line["executor"] == "ray" and line["items"] == 3
+    assert 300 <= line["max_worker_rss_mb"] < 1024
 
 
 @pytest.mark.slow
