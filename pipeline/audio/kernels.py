@@ -135,49 +135,81 @@ def biquads() -> Callable[..., None] | None:
 @functools.cache
 def block_sums() -> Callable[..., None] | None:
     """block_sums(y, lower, upper, out): out[c, j] = np.sum(np.square(y[c, lower[j]:upper[j]])), by numpy's
-    own pairwise summation of a contiguous run (eight accumulators up to 128 values, halves above), so
-    each sum equals np.sum's bit for bit; each square (y * y, as np.square) is taken as it is read."""
+    own pairwise summation of a contiguous run, so each sum equals np.sum's bit for bit: a run of up
+    to 128 values is summed by eight accumulators (under 8, by one), a longer one is split at half its
+    length rounded down to a multiple of 8 and the two halves' sums are added. Each square (y * y, as
+    np.square) is taken as it is read. The recursion runs on an explicit stack, in one function: numba
+    cannot cache a function that calls a closure or itself, and compiling costs seconds per process."""
     numba = _numba()
     if numba is None:
         return None
 
     @numba.njit(cache=True, nogil=True, fastmath=False)
-    def pairwise(a, lo, n):  # pragma: no cover (compiled): the sum of a[lo : lo + n] ** 2
-        if n < 8:
-            res = 0.0
-            for i in range(n):
-                res += a[lo + i] * a[lo + i]
-            return res
-        if n <= 128:
-            r0, r1, r2, r3 = a[lo] * a[lo], a[lo + 1] * a[lo + 1], a[lo + 2] * a[lo + 2], a[lo + 3] * a[lo + 3]
-            r4, r5, r6, r7 = a[lo + 4] * a[lo + 4], a[lo + 5] * a[lo + 5], a[lo + 6] * a[lo + 6], a[lo + 7] * a[lo + 7]
-            i = 8
-            while i < n - (n % 8):
-                r0 += a[lo + i] * a[lo + i]
-                r1 += a[lo + i + 1] * a[lo + i + 1]
-                r2 += a[lo + i + 2] * a[lo + i + 2]
-                r3 += a[lo + i + 3] * a[lo + i + 3]
-                r4 += a[lo + i + 4] * a[lo + i + 4]
-                r5 += a[lo + i + 5] * a[lo + i + 5]
-                r6 += a[lo + i + 6] * a[lo + i + 6]
-                r7 += a[lo + i + 7] * a[lo + i + 7]
-                i += 8
-            res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-            while i < n:
-                res += a[lo + i] * a[lo + i]
-                i += 1
-            return res
-        half = n // 2
-        half -= half % 8
-        return pairwise(a, lo, half) + pairwise(a, lo + half, n - half)
-
-    @numba.njit(cache=True, nogil=True, fastmath=False)
     def kernel(y, lower, upper, out):  # pragma: no cover (compiled)
-        channels, n = y.shape
+        channels, n_frames = y.shape
+        seg_lo = np.empty(64, dtype=np.int64)  # the stack: a segment, how far it is done, its left sum
+        seg_n = np.empty(64, dtype=np.int64)
+        stage = np.empty(64, dtype=np.int64)
+        left = np.empty(64, dtype=np.float64)
         for c in range(channels):
-            row = y[c]
+            a = y[c]
             for j in range(lower.shape[0]):
-                lo, hi = lower[j], min(upper[j], n)
-                out[c, j] = pairwise(row, lo, hi - lo) if hi > lo else 0.0
+                lo0, hi0 = lower[j], min(upper[j], n_frames)
+                if hi0 <= lo0:
+                    out[c, j] = 0.0
+                    continue
+                d = 0
+                seg_lo[0], seg_n[0], stage[0] = lo0, hi0 - lo0, 0
+                total = 0.0
+                while True:
+                    lo, n = seg_lo[d], seg_n[d]
+                    if n > 128:  # split: the left half first
+                        half = n // 2
+                        half -= half % 8
+                        stage[d] = 1
+                        d += 1
+                        seg_lo[d], seg_n[d], stage[d] = lo, half, 0
+                        continue
+                    if n < 8:
+                        v = 0.0
+                        for i in range(n):
+                            v += a[lo + i] * a[lo + i]
+                    else:
+                        r0, r1 = a[lo] * a[lo], a[lo + 1] * a[lo + 1]
+                        r2, r3 = a[lo + 2] * a[lo + 2], a[lo + 3] * a[lo + 3]
+                        r4, r5 = a[lo + 4] * a[lo + 4], a[lo + 5] * a[lo + 5]
+                        r6, r7 = a[lo + 6] * a[lo + 6], a[lo + 7] * a[lo + 7]
+                        i = 8
+                        while i < n - (n % 8):
+                            r0 += a[lo + i] * a[lo + i]
+                            r1 += a[lo + i + 1] * a[lo + i + 1]
+                            r2 += a[lo + i + 2] * a[lo + i + 2]
+                            r3 += a[lo + i + 3] * a[lo + i + 3]
+                            r4 += a[lo + i + 4] * a[lo + i + 4]
+                            r5 += a[lo + i + 5] * a[lo + i + 5]
+                            r6 += a[lo + i + 6] * a[lo + i + 6]
+                            r7 += a[lo + i + 7] * a[lo + i + 7]
+                            i += 8
+                        v = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+                        while i < n:
+                            v += a[lo + i] * a[lo + i]
+                            i += 1
+                    # Hand v up: a left half waits for its right half; a right half completes its parent.
+                    while True:
+                        if d == 0:
+                            total = v
+                            break
+                        d -= 1
+                        if stage[d] == 1:
+                            left[d], stage[d] = v, 2
+                            half = seg_n[d] // 2
+                            half -= half % 8
+                            d += 1
+                            seg_lo[d], seg_n[d], stage[d] = seg_lo[d - 1] + half, seg_n[d - 1] - half, 0
+                            break
+                        v = left[d] + v
+                    if d == 0 and stage[0] != 1:
+                        break
+                out[c, j] = total
 
     return kernel
