@@ -86,11 +86,10 @@ def envelope() -> Callable[..., None] | None:
                         row = padded[c, first + t0 + k : first + t0 + k + m]
                         for i in range(m):
                             acc[i] = acc[i] + row[i] * h
-                    for i in range(m):
-                        if (first + t0 + i) * n_phase + p < limit:
-                            v = abs(acc[i])
-                            if v > env[t0 + i]:
-                                env[t0 + i] = v
+                    # Outputs (first + t0 + i) * n_phase + p under limit: i < valid (no branch in the loop).
+                    valid = min(m, max(0, (limit - p + n_phase - 1) // n_phase - first - t0))
+                    for i in range(valid):
+                        env[t0 + i] = max(env[t0 + i], abs(acc[i]))
 
     return kernel
 
