@@ -11,63 +11,41 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 TILE = 512  # outputs per phase summed at a time (the accumulator stays in L1 and the loop vectorises)
 
 
-def _numba() -> Any | None:
-    try:
-        import numba
-    except ImportError:
-        return None
-    return numba
+Jit = Callable[[Callable[..., None]], Callable[..., None]]
 
 
-@functools.cache
-def polyphase() -> Callable[..., None] | None:
-    """polyphase(padded, phases, out): upfirdn's polyphase sums for every output. For each tile of
-    outputs the taps are added one after another, products and sums rounded to float32 each."""
-    numba = _numba()
-    if numba is None:
-        return None
+def _kernel(build: Callable[[Jit], Callable[..., None]]) -> Callable[[], Callable[..., None] | None]:
+    """A kernel's getter: build(jit) compiled on first call (numba's njit, cached on disk, no fast-math),
+    or None without numba."""
 
-    @numba.njit(cache=True, nogil=True, fastmath=False)
-    def kernel(padded, phases, out):  # pragma: no cover (compiled)
-        channels, plen = padded.shape
-        n_phase, taps = phases.shape
-        width = plen - taps + 1
-        acc = np.empty(TILE, dtype=np.float32)
-        for c in range(channels):
-            for p in range(n_phase):
-                for t0 in range(0, width, TILE):
-                    m = min(width, t0 + TILE) - t0
-                    for i in range(m):
-                        acc[i] = np.float32(0.0)
-                    for k in range(taps):
-                        h = phases[p, k]
-                        row = padded[c, t0 + k : t0 + k + m]
-                        for i in range(m):
-                            acc[i] = acc[i] + row[i] * h
-                    for i in range(m):
-                        out[c, (t0 + i) * n_phase + p] = acc[i]
+    @functools.cache
+    def getter() -> Callable[..., None] | None:
+        try:
+            import numba
+        except ImportError:
+            return None
+        return build(numba.njit(cache=True, nogil=True, fastmath=False))
 
-    return kernel
+    getter.__doc__ = build.__doc__
+    return getter
 
 
-@functools.cache
-def envelope() -> Callable[..., None] | None:
-    """envelope(padded, phases, first, limit, env): the polyphase sums of outputs first, first + 1, ...
-    (one per env entry, each over all phases), reduced at once to env[i] = the largest |sum| over
-    channels and phases: polyphase's values without writing the 4x signal. Outputs numbered
-    m * phases + p at or past `limit` are the ones upfirdn does not produce; they count as zeros."""
-    numba = _numba()
-    if numba is None:
-        return None
+@_kernel
+def envelope(jit: Jit) -> Callable[..., None]:
+    """envelope(padded, phases, first, limit, env): upfirdn's polyphase sums for outputs first, first + 1,
+    ... (one per env entry, each over all phases), reduced at once to env[i] = the largest |sum| over
+    channels and phases, without writing the 4x signal. For each tile of outputs the taps are added
+    one after another, products and sums rounded to float32 each (upfirdn's order); the loop over the
+    tile's independent outputs vectorises. Outputs numbered m * phases + p at or past `limit` are the
+    ones upfirdn does not produce; they count as zeros."""
 
-    @numba.njit(cache=True, nogil=True, fastmath=False)
+    @jit
     def kernel(padded, phases, first, limit, env):  # pragma: no cover (compiled)
         channels = padded.shape[0]
         n_phase, taps = phases.shape
@@ -94,18 +72,15 @@ def envelope() -> Callable[..., None] | None:
     return kernel
 
 
-@functools.cache
-def biquads() -> Callable[..., None] | None:
+@_kernel
+def biquads(jit: Jit) -> Callable[..., None]:
     """biquads(x, coefs, state, out): two biquad stages in series on each channel of x (frames, channels),
     into out (channels, frames) float64, as `gain * lfilter(b, a, x)` applied twice with lfilter's state
     carried in `state` (channels, 2 stages, 2). coefs rows: b0, b1, b2, a1, a2, gain (a normalised,
     a0 = 1). scipy's direct form II transposed: y = z0 + b0 x; z0 = z1 + x b1 - y a1; z1 = x b2 - y a2.
     Two channels run in one loop: their recursions are independent, so the CPU overlaps them."""
-    numba = _numba()
-    if numba is None:
-        return None
 
-    @numba.njit(cache=True, nogil=True, fastmath=False)
+    @jit
     def kernel(x, coefs, state, out):  # pragma: no cover (compiled)
         n, channels = x.shape
         b10, b11, b12, a11, a12, g1 = coefs[0, 0], coefs[0, 1], coefs[0, 2], coefs[0, 3], coefs[0, 4], coefs[0, 5]
@@ -131,19 +106,16 @@ def biquads() -> Callable[..., None] | None:
     return kernel
 
 
-@functools.cache
-def block_sums() -> Callable[..., None] | None:
+@_kernel
+def block_sums(jit: Jit) -> Callable[..., None]:
     """block_sums(y, lower, upper, out): out[c, j] = np.sum(np.square(y[c, lower[j]:upper[j]])), by numpy's
     own pairwise summation of a contiguous run, so each sum equals np.sum's bit for bit: a run of up
     to 128 values is summed by eight accumulators (under 8, by one), a longer one is split at half its
     length rounded down to a multiple of 8 and the two halves' sums are added. Each square (y * y, as
     np.square) is taken as it is read. The recursion runs on an explicit stack, in one function: numba
     cannot cache a function that calls a closure or itself, and compiling costs seconds per process."""
-    numba = _numba()
-    if numba is None:
-        return None
 
-    @numba.njit(cache=True, nogil=True, fastmath=False)
+    @jit
     def kernel(y, lower, upper, out):  # pragma: no cover (compiled)
         channels, n_frames = y.shape
         seg_lo = np.empty(64, dtype=np.int64)  # the stack: a segment, how far it is done, its left sum

@@ -239,21 +239,16 @@ _UPFIRDN_FRAMES = 4 * TP_BLOCK  # past this, scipy's C loop beats the whole-arra
 
 def _upsample(x: np.ndarray) -> np.ndarray:
     """upfirdn(_TP_TAPS, x, up=OVERSAMPLE, axis=-1), bit for bit: each output is the same float32 sum of
-    products in the same order (oldest sample first, starting from 0). The compiled kernel (numba) is
-    several times faster than either fallback: whole-array sums for short blocks, upfirdn for long ones."""
+    products in the same order (oldest sample first, starting from 0): whole-array sums for short
+    blocks, upfirdn itself for long ones. The path without numba (with it, kernels.envelope sums the
+    same products and keeps only the envelope)."""
     channels, length = x.shape
-    polyphase = kernels.polyphase()
-    if polyphase is None and length > _UPFIRDN_FRAMES:
+    if length > _UPFIRDN_FRAMES:
         return upfirdn(_TP_TAPS, np.ascontiguousarray(x, dtype=np.float32), up=OVERSAMPLE, axis=-1)
     taps = _TP_PHASES.shape[1]
     padded = np.zeros((channels, length + 2 * (taps - 1)), dtype=np.float32)
     padded[:, taps - 1 : taps - 1 + length] = x
-    width = length + taps - 1
-    if polyphase is None:
-        return _upsample_arrays(padded, width)
-    out = np.empty((channels, width * OVERSAMPLE), dtype=np.float32)
-    polyphase(padded, _TP_PHASES, out)
-    return out[:, : (length - 1) * OVERSAMPLE + len(_TP_TAPS)]
+    return _upsample_arrays(padded, length + taps - 1)
 
 
 def _upsample_arrays(padded: np.ndarray, width: int) -> np.ndarray:
