@@ -177,6 +177,9 @@ class RenderedTrack(Record, Sound):
     peak_dbfs: float
     render_gain_db: float = Field(description="gain applied while rendering (patch gain, clipping headroom)")
     measured: StemMeasure
+    fallback: str | None = Field(
+        default=None, description="the SoundFont lacked the preset the track asked for: what played instead, and why"
+    )
 
 
 class RenderSong(Record):

@@ -49,6 +49,7 @@ def render(params: Params, out: StageDir) -> StageResult:
         "by_backend": dict(sorted(Counter(t.backend for t in rendered).items())),
         "by_patch": dict(sorted(Counter(t.patch for t in rendered).items())),
         "render_gain_adjusted": sum(t.render_gain_db != 0 for t in rendered),
+        "preset_fallbacks": sum(t.fallback is not None for t in rendered),
     }
     highlights = [f"{len(rendered)} stems, {summary['audio_seconds'] / 60:.1f} min of audio from {len(records)} songs"]
     return StageResult(records, failures, summary, highlights, inputs=len(jobs))

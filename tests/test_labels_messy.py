@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.clips.truth import truth_of_clips
 from pipeline.io.manifest import read_manifest
-from pipeline.records import Clip, Failure, Song, SplitSong
+from pipeline.records import Clip, Failure, RenderSong, Song, SplitSong
 from pipeline.sample import truth as span
 
 pytestmark = pytest.mark.slow
@@ -134,16 +134,22 @@ def test_meter_is_stated_only_where_every_bar_has_it(messy):
     assert withheld >= 1  # the pickup bar and the 2/4 bar inside a verse
 
 
-def test_near_silent_tracks_are_never_named_and_a_missing_kit_is_a_recorded_failure(messy):
+def test_near_silent_tracks_are_never_named_and_a_missing_kit_plays_the_standard_kit(messy):
     project, truths, clips = messy
     names = {t.id: t.track_name for s in read_manifest(project.out("split").manifest, SplitSong) for t in s.tracks}
     silent = {(sid, n) for sid, t in truths.items() for n in span.truth_silent_tracks(t)}
     assert silent
     for c in clips:
         assert not {(c.song_id, names[i.track_id]) for i in c.instruments} & silent, c.id
-    failures = list(read_manifest(project.out("render").failures, Failure))
+    assert not list(read_manifest(project.out("render").failures, Failure))  # no track lost
+    songs = read_manifest(project.out("render").manifest, RenderSong)
+    drums = {s.id: [t for t in s.tracks if t.is_drum] for s in songs}
     missing_kit = [sid for sid, t in truths.items() if not t["drum_kit"]["in_soundfont"]]
-    assert missing_kit and all(any(f.id.startswith(sid) for f in failures) for sid in missing_kit)
+    assert missing_kit
+    for sid, tracks in drums.items():
+        for t in tracks:
+            assert (t.fallback is not None) == (sid in missing_kit), t.id
+            assert t.patch_detail.endswith("bank 128 preset 0") or sid not in missing_kit, t.id
 
 
 def test_the_summary_scores_the_labels_against_the_truth(messy):

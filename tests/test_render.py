@@ -118,6 +118,61 @@ def test_a_missing_preset_fails_only_those_tracks(project, tmp_path):
     assert len(fails) == 1 and "has no preset 3 in bank 7" in fails[0].reason and fails[0].id.endswith("/t00")
 
 
+def test_a_kit_or_program_the_soundfont_lacks_falls_back_and_is_recorded(project, tmp_path):
+    """TimGM6mb has no kit 1 (Room) in bank 128 and no bank 8: such tracks play the Standard kit and the
+    bank-0 program, record why, and sound exactly as those presets do; no track is lost."""
+    import json
+
+    import pretty_midi
+
+    from pipeline.params import load_params
+    from pipeline.render.job import settings_of
+    from pipeline.render.track import render_to_file
+
+    beat = [(36 + 2 * (q % 2), q * PPQ, q * PPQ + PPQ // 4, 110) for q in range(8)]
+    write(tmp_path / "in" / "room.mid", midi_bytes([TrackSpec("Drums", 1, 9, notes=beat)], ppq=PPQ))
+    flute = [TrackSpec("Flute", 73, 0, notes=[(69, 0, 2 * PPQ, 100)])]
+    write(tmp_path / "in" / "flute.mid", midi_bytes(flute, ppq=PPQ))
+    render = {"patches": {"bank8": {"backend": "soundfont", "bank": 8}},
+              "rules": [{"name": "flutes", "match": {"family": ["Pipe"]}, "patches": ["bank8"]},
+                        {"name": "drums", "match": {"drums": True}, "patches": ["gm-kit"]},
+                        {"name": "rest", "match": {"drums": False}, "patches": ["gm"]}]}  # fmt: skip
+    project.params(ingest={"source": "dir", "path": str(tmp_path / "in")}, render=render)
+    assert project.run("ingest") == 0 and project.run("split") == 0 and project.run("render") == 0
+    assert not project.out("render").failures.exists() or not project.out("render").failures.read_text().strip()
+    tracks = {s.title: s.tracks[0] for s in read_manifest(project.out("render").manifest, RenderSong)}
+    room = tracks["room"]
+    assert "has no preset 1 in bank 128: the Standard kit" in room.fallback
+    assert room.patch_detail.endswith("bank 128 preset 0")
+    # The same notes through the Standard kit, rendered directly: the same samples.
+    drums = pretty_midi.PrettyMIDI(str(tmp_path / "in" / "room.mid")).instruments[0]
+    settings = settings_of(load_params(project.root / "params.yaml").render)
+    reference = render_to_file(SoundFontBackend(None, 128, 0, 44100), instrument_events(drums, 9),
+                               tmp_path / "ref.flac", settings)  # fmt: skip
+    assert reference.gain_db == room.render_gain_db
+    assert np.array_equal(sf.read(str(tmp_path / "ref.flac"), dtype="float32")[0], _audio(project, room)[0])
+    assert "has no preset 73 in bank 8: the nearest of its family, bank 0 preset 73" in tracks["flute"].fallback
+    x, sr = _audio(project, tracks["flute"])
+    assert dominant_hz(x[int(0.3 * sr) : int(0.9 * sr)], sr) == pytest.approx(440.0, rel=0.01)
+    assert json.loads(project.out("render").summary.read_text())["preset_fallbacks"] == 2
+
+
+def test_nearest_preset_prefers_bank_zero_then_the_family_then_fails(monkeypatch):
+    from pipeline.render import fluid
+    from pipeline.render.fluid import SoundFontError, nearest_preset
+
+    names = {(0, p): f"P{p}" for p in (0, 1, 24, 27, 31)} | {(128, 0): "Standard", (8, 26): "Var"}
+    monkeypatch.setattr(fluid, "_preset_names", lambda sf2: names)
+    assert nearest_preset("x.sf2", 8, 26, False) == (8, 26, None)
+    assert nearest_preset("x.sf2", 8, 1, False)[:2] == (0, 1)  # the same program in bank 0 first
+    assert nearest_preset("x.sf2", 8, 25, False)[:2] == (8, 26)  # then the family in its bank
+    assert nearest_preset("x.sf2", 0, 25, False)[:2] == (0, 24)  # the nearest of its family (26 is in bank 8 only)
+    assert nearest_preset("x.sf2", 0, 29, False)[:2] == (0, 27)  # 27 and 31 are as near: the lower
+    assert nearest_preset("x.sf2", 128, 40, True)[:2] == (128, 0)
+    with pytest.raises(SoundFontError, match="nor any preset of its GM family \\(programs 40-47\\)"):
+        nearest_preset("x.sf2", 0, 41, False)
+
+
 @pytest.mark.parametrize(
     ("render", "message"),
     [

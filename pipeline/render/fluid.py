@@ -69,14 +69,42 @@ def _preset_names(sf2: str) -> dict[tuple[int, int], str]:
         synth.delete()
 
 
+def nearest_preset(sf2: str, bank: int, preset: int, is_drum: bool) -> tuple[int, int, str | None]:
+    """(bank, preset, why) the SoundFont can play for a track that asks for `preset` in `bank`: that one,
+    or else, so that no track is lost to a preset the SoundFont lacks, a kit's Standard kit (bank 128
+    preset 0), and a melodic program's same program in bank 0, then the nearest program of its GM family
+    (8 programs: ties go to the lower) in its bank, then in bank 0. `why` says what was missing (None
+    when nothing was). Raises SoundFontError if none of these exists."""
+    names = _preset_names(sf2)
+    if (bank, preset) in names:
+        return bank, preset, None
+    missing = f"{Path(sf2).name} has no preset {preset} in bank {bank}"
+    if is_drum:
+        if (128, 0) in names:
+            return 128, 0, f"{missing}: the Standard kit (bank 128 preset 0, {names[(128, 0)]})"
+        raise SoundFontError(f"{missing}, nor a Standard kit (bank 128 preset 0)")
+    first = preset // 8 * 8
+    family = sorted(range(first, first + 8), key=lambda p: (abs(p - preset), p))
+    for b, options in ((0, [preset]), (bank, family), (0, family)):
+        for p in options:
+            if (b, p) in names:
+                return b, p, f"{missing}: the nearest of its family, bank {b} preset {p} ({names[(b, p)]})"
+    raise SoundFontError(f"{missing}, nor any preset of its GM family (programs {first}-{first + 7})")
+
+
 class SoundFontBackend:
     """Renders one track with one preset of a SoundFont."""
 
     name = "soundfont"
 
     def __init__(self, sf2: Path | None, bank: int, preset: int, sample_rate: int, reverb: bool = False,
-                 chorus: bool = False):  # fmt: skip
+                 chorus: bool = False, fallback_for: bool | None = None):  # fmt: skip
+        """`fallback_for`: None plays exactly (bank, preset) or raises; True/False (the track is a drum
+        track or not) plays `nearest_preset`'s choice and records why in `fallback`."""
         self.sf2 = str(sf2 or DEFAULT_SF2)
+        self.fallback: str | None = None
+        if fallback_for is not None:
+            bank, preset, self.fallback = nearest_preset(self.sf2, bank, preset, fallback_for)
         self.bank, self.preset = bank, preset
         self.sample_rate, self.reverb, self.chorus = sample_rate, reverb, chorus
         if (bank, preset) not in _preset_names(self.sf2):

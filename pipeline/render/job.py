@@ -41,7 +41,11 @@ def make_backend(params: RenderParams, patch: str, rule: str, program: int, is_d
     bank = spec.bank if spec.bank is not None else (128 if is_drum else 0)
     preset = spec.preset if spec.preset is not None else program
     sf2 = Path(spec.sf2) if spec.sf2 else None
-    return SoundFontBackend(sf2, bank, preset, params.sample_rate, params.soundfont_reverb, params.soundfont_chorus)
+    # A preset the track asks for (its MIDI program or kit) may be missing from the SoundFont: play the
+    # nearest one instead. A preset the patch names is the user's choice: missing, it fails the track.
+    fallback_for = is_drum if spec.preset is None else None
+    return SoundFontBackend(sf2, bank, preset, params.sample_rate, params.soundfont_reverb, params.soundfont_chorus,
+                            fallback_for)  # fmt: skip
 
 
 def load_instrument(path: Path) -> pretty_midi.Instrument:
@@ -62,6 +66,11 @@ def render_track(job: RenderJob) -> RenderedTrack:
     out = job.out_dir / t.song_id / f"{t.id.rsplit('/', 1)[1]}.flac"
     spec = params.patches[choice.patch]
     audio = render_with_headroom(backend, events, out, settings_of(params), spec.gain_db)
+    played = backend if isinstance(backend, SoundFontBackend) else None  # its bank and preset, after any fallback
+    if played is not None:
+        detail = describe_patch(spec, t.program, t.is_drum, played.bank, played.preset)
+    else:
+        detail = describe_patch(spec, t.program, t.is_drum)
     return RenderedTrack(
         id=t.id,
         song_id=t.song_id,
@@ -76,7 +85,8 @@ def render_track(job: RenderJob) -> RenderedTrack:
         backend=spec.backend,
         rule=choice.rule,
         patch=choice.patch,
-        patch_detail=describe_patch(spec, t.program, t.is_drum),
+        patch_detail=detail,
+        fallback=played.fallback if played is not None else None,
         alternatives=list(choice.alternatives),
         duration_s=round(audio.duration_s, 6),
         peak_dbfs=audio.peak_dbfs,

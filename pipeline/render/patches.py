@@ -35,12 +35,17 @@ def choose_patch(params: RenderParams, track: Track, seed: int) -> PatchChoice:
     raise ValueError(f"{track.id}: no render rule matches program {track.program} (is_drum={track.is_drum})")
 
 
-def describe_patch(spec: PatchSpec, program: int, is_drum: bool) -> str:
-    """A readable, recordable description of what actually produced the sound."""
+def describe_patch(
+    spec: PatchSpec, program: int, is_drum: bool, bank: int | None = None, preset: int | None = None
+) -> str:
+    """A readable, recordable description of what actually produced the sound (`bank` and `preset`:
+    what the SoundFont backend played, when it fell back from what the track asked for)."""
     if spec.backend == "vst3":
         name = f" ({spec.plugin_name})" if spec.plugin_name else ""
         extra = f" preset {spec.preset_file}" if spec.preset_file else ""
         return f"vst3 {spec.plugin}{name}{extra}"
-    bank = spec.bank if spec.bank is not None else (128 if is_drum else 0)
-    preset = spec.preset if spec.preset is not None else program
+    if bank is None:
+        bank = spec.bank if spec.bank is not None else (128 if is_drum else 0)
+    if preset is None:
+        preset = spec.preset if spec.preset is not None else program
     return f"soundfont {spec.sf2 or 'TimGM6mb.sf2'} bank {bank} preset {preset}"
