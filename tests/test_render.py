@@ -157,6 +157,23 @@ def test_a_kit_or_program_the_soundfont_lacks_falls_back_and_is_recorded(project
     assert json.loads(project.out("render").summary.read_text())["preset_fallbacks"] == 2
 
 
+def test_a_track_that_clips_louder_later_is_rendered_under_full_scale_not_lost(project, tmp_path):
+    """A patch gain that clips a quiet note at the start and a loud chord later: the retry takes the whole
+    track's peak (not the first clipping chunk's), so the track renders just under full scale."""
+    # At +24 dB the opening chord peaks near +2 dBFS, the later one about 8 dB higher.
+    loud = (36, 40, 43, 48, 52, 55, 60, 64, 67, 72, 76, 79)
+    notes = [(p, 0, PPQ, 110) for p in (60, 64, 67, 72)] + [(p, 4 * PPQ, 6 * PPQ, 127) for p in loud]
+    render = {"chunk_s": 0.25, "patches": {"hot": {"backend": "soundfont", "gain_db": 24}},
+              "rules": [{"name": "all", "match": {"drums": False}, "patches": ["hot"]},
+                        {"name": "drums", "match": {"drums": True}, "patches": ["gm-kit"]}]}  # fmt: skip
+    code, (song,), fails = _render(project, tmp_path, [TrackSpec("Piano", 0, 0, notes=notes)], render=render)
+    assert code == 0 and not fails
+    (track,) = song.tracks
+    x, _ = _audio(project, track)
+    assert track.render_gain_db < 24 and -1.0 < track.peak_dbfs <= 0.0
+    assert 0.85 < float(np.abs(x).max()) < 1.0
+
+
 def test_nearest_preset_prefers_bank_zero_then_the_family_then_fails(monkeypatch):
     from pipeline.render import fluid
     from pipeline.render.fluid import SoundFontError, nearest_preset

@@ -47,7 +47,7 @@ class RenderedAudio:
 
 
 class Clipped(ItemError):
-    """The render peaked above full scale; render again `gain_db` lower."""
+    """The render peaked above full scale (`peak`: the whole track's); render again `gain_db` lower."""
 
     def __init__(self, peak: float):
         self.peak = peak
@@ -84,8 +84,9 @@ def render_to_file(
                     raise ItemError(f"{backend.name} returned NaN or infinite samples at {bad / sr:.3f} s")
                 chunk = chunk * gain if gain != 1.0 else chunk
                 peak = max(peak, float(np.abs(chunk).max(initial=0.0)))
-                if peak > CLIP_LEVEL:
-                    raise Clipped(peak)
+                if peak > CLIP_LEVEL:  # render to the end for the whole track's peak, writing nothing more
+                    position += len(chunk)
+                    continue
                 head = max(0, min(len(chunk), safe_frames - position))
                 if head:
                     out.write(chunk[:head])
@@ -94,6 +95,8 @@ def render_to_file(
                 if head < len(chunk):
                     held.append(chunk[head:])
                 position += len(chunk)
+            if peak > CLIP_LEVEL:
+                raise Clipped(peak)
             if held:
                 tail = np.concatenate(held)
                 loud = np.flatnonzero(np.abs(tail).max(axis=1) >= threshold)
@@ -113,9 +116,15 @@ def render_to_file(
 def render_with_headroom(
     backend: Backend, events: Sequence[SynthEvent], path: Path, settings: RenderSettings, gain_db: float = 0.0
 ) -> RenderedAudio:
-    """Render; if it would clip, render once more just far enough below full scale."""
+    """Render; if it would clip, render again just far enough below full scale for the whole track's
+    peak. A backend that renders the same samples twice then cannot clip; one that does not (a plugin
+    with unseeded randomness) gets one more try, with the second peak and 3 dB more room."""
     try:
         return render_to_file(backend, events, path, settings, gain_db)
     except Clipped as clip:
-        lower = gain_db - 20 * np.log10(clip.peak / CLIP_LEVEL) - 0.5
-        return render_to_file(backend, events, path, settings, round(float(lower), 3))
+        lower = round(float(gain_db - 20 * np.log10(clip.peak / CLIP_LEVEL) - 0.5), 3)
+    try:
+        return render_to_file(backend, events, path, settings, lower)
+    except Clipped as again:
+        lowest = round(float(lower - 20 * np.log10(again.peak / CLIP_LEVEL) - 3.0), 3)
+        return render_to_file(backend, events, path, settings, lowest)
