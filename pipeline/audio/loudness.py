@@ -118,14 +118,18 @@ def _bounds_of(j: tuple[int, ...], sample_rate: int) -> tuple[np.ndarray, np.nda
     return lower, upper
 
 
+def block_count(frames: int, sample_rate: int) -> int:
+    """How many gating blocks pyloudnorm takes from `frames` frames (the last may run past the end)."""
+    meter = _meter(sample_rate)
+    t, step = meter.block_size, 1.0 - meter.overlap
+    return int(np.round((frames / sample_rate - t) / (t * step))) + 1
+
+
 def block_mean_squares(y: np.ndarray, sample_rate: int) -> np.ndarray:
     """Mean square of each 400 ms gating block of K-weighted rows y: (channels, blocks), each an np.sum
     over the block's squares as pyloudnorm takes it (numpy's pairwise sum of a contiguous run)."""
-    meter = _meter(sample_rate)
-    t, step = meter.block_size, 1.0 - meter.overlap
-    blocks = int(np.round((y.shape[1] / sample_rate - t) / (t * step))) + 1
-    lower, upper = block_bounds(np.arange(blocks), sample_rate)
-    return (1.0 / (t * sample_rate)) * square_sums(y, lower, upper)
+    lower, upper = block_bounds(np.arange(block_count(y.shape[1], sample_rate)), sample_rate)
+    return (1.0 / (_meter(sample_rate).block_size * sample_rate)) * square_sums(y, lower, upper)
 
 
 def square_sums(y: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
@@ -213,9 +217,8 @@ def _oversampled(xt: np.ndarray, offset: int, n: int, a: int, b: int) -> np.ndar
     lo, hi = max(0, a - pad), min(n, b + pad)
     fused = kernels.envelope()
     if fused is not None:  # the same sums, reduced as they are made
-        taps, length = _TP_PHASES.shape[1], hi - lo
-        padded = np.zeros((xt.shape[0], length + 2 * (taps - 1)), dtype=np.float32)
-        padded[:, taps - 1 : taps - 1 + length] = xt[:, lo - offset : hi - offset]
+        length = hi - lo
+        padded = _zero_padded(xt[:, lo - offset : hi - offset])
         env = np.empty(b - a, dtype=np.float32)
         fused(padded, _TP_PHASES, a - lo + delay // OVERSAMPLE, (length - 1) * OVERSAMPLE + len(_TP_TAPS), env)
         return env
@@ -242,13 +245,18 @@ def _upsample(x: np.ndarray) -> np.ndarray:
     products in the same order (oldest sample first, starting from 0): whole-array sums for short
     blocks, upfirdn itself for long ones. The path without numba (with it, kernels.envelope sums the
     same products and keeps only the envelope)."""
-    channels, length = x.shape
+    length = x.shape[1]
     if length > _UPFIRDN_FRAMES:
         return upfirdn(_TP_TAPS, np.ascontiguousarray(x, dtype=np.float32), up=OVERSAMPLE, axis=-1)
+    return _upsample_arrays(_zero_padded(x), length + _TP_PHASES.shape[1] - 1)
+
+
+def _zero_padded(x: np.ndarray) -> np.ndarray:
+    """x (channels, frames) as float32 with taps - 1 zeros each side: the polyphase sums' input."""
     taps = _TP_PHASES.shape[1]
-    padded = np.zeros((channels, length + 2 * (taps - 1)), dtype=np.float32)
-    padded[:, taps - 1 : taps - 1 + length] = x
-    return _upsample_arrays(padded, length + taps - 1)
+    padded = np.zeros((x.shape[0], x.shape[1] + 2 * (taps - 1)), dtype=np.float32)
+    padded[:, taps - 1 : taps - 1 + x.shape[1]] = x
+    return padded
 
 
 def _upsample_arrays(padded: np.ndarray, width: int) -> np.ndarray:

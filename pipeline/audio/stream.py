@@ -31,6 +31,7 @@ from pipeline.audio.loudness import (
     TP_PAD,
     _meter,
     block_bounds,
+    block_count,
     db_to_gain,
     envelope_range,
     gated_loudness,
@@ -82,8 +83,7 @@ class LoudnessMeter:
     def _blocks(self, n: int, final: bool) -> None:
         """Mean squares of the gating blocks that end by frame n (final: all that start before it)."""
         if final:
-            t = n / self.rate
-            last = int(np.round((t - self.block_size) / (self.block_size * self.step))) + 1
+            last = block_count(n, self.rate)
         else:  # a block ends at about 4 (j + 1) hops: look a few past the last one that fits
             last = self.j + int(max(0, n - self.buf_start) / (self.block_size * self.step * self.rate)) + 2
         if last <= self.j:
@@ -110,8 +110,7 @@ class LoudnessMeter:
         if not self.nonzero:
             return SILENCE
         self._blocks(self.n, final=True)
-        t = self.n / self.rate
-        blocks = int(np.round((t - self.block_size) / (self.block_size * self.step))) + 1
+        blocks = block_count(self.n, self.rate)
         z = np.concatenate(self.z, axis=1)[:, :blocks] if self.z else np.zeros((self.channels, 0))
         value = gated_loudness(z)
         return value if np.isfinite(value) else SILENCE

@@ -13,7 +13,7 @@ from pipeline.params import RenderParams
 from pipeline.records import RenderedTrack, Track
 from pipeline.render.events import Backend, instrument_events
 from pipeline.render.fluid import SoundFontBackend
-from pipeline.render.patches import choose_patch, describe_patch
+from pipeline.render.patches import choose_patch, describe_patch, soundfont_preset
 from pipeline.render.track import RenderSettings, render_with_headroom
 
 DRUM_CHANNEL = 9
@@ -38,8 +38,7 @@ def make_backend(params: RenderParams, patch: str, rule: str, program: int, is_d
         from pipeline.render.vst3 import Vst3Backend, cached_vst3
 
         return Vst3Backend(cached_vst3(spec, patch, rule))
-    bank = spec.bank if spec.bank is not None else (128 if is_drum else 0)
-    preset = spec.preset if spec.preset is not None else program
+    bank, preset = soundfont_preset(spec, program, is_drum)
     sf2 = Path(spec.sf2) if spec.sf2 else None
     # A preset the track asks for (its MIDI program or kit) may be missing from the SoundFont: play the
     # nearest one instead. A preset the patch names is the user's choice: missing, it fails the track.

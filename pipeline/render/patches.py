@@ -35,6 +35,14 @@ def choose_patch(params: RenderParams, track: Track, seed: int) -> PatchChoice:
     raise ValueError(f"{track.id}: no render rule matches program {track.program} (is_drum={track.is_drum})")
 
 
+def soundfont_preset(spec: PatchSpec, program: int, is_drum: bool) -> tuple[int, int]:
+    """(bank, preset) a SoundFont patch asks for on a track: its own, else the track's kit (bank 128)
+    or program (bank 0)."""
+    bank = spec.bank if spec.bank is not None else (128 if is_drum else 0)
+    preset = spec.preset if spec.preset is not None else program
+    return bank, preset
+
+
 def describe_patch(
     spec: PatchSpec, program: int, is_drum: bool, bank: int | None = None, preset: int | None = None
 ) -> str:
@@ -44,8 +52,6 @@ def describe_patch(
         name = f" ({spec.plugin_name})" if spec.plugin_name else ""
         extra = f" preset {spec.preset_file}" if spec.preset_file else ""
         return f"vst3 {spec.plugin}{name}{extra}"
-    if bank is None:
-        bank = spec.bank if spec.bank is not None else (128 if is_drum else 0)
-    if preset is None:
-        preset = spec.preset if spec.preset is not None else program
+    asked = soundfont_preset(spec, program, is_drum)
+    bank, preset = asked[0] if bank is None else bank, asked[1] if preset is None else preset
     return f"soundfont {spec.sf2 or 'TimGM6mb.sf2'} bank {bank} preset {preset}"
