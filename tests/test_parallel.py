@@ -64,13 +64,13 @@ def hold_memory(mb: int) -> int:
     return len(block) >> 20
 
 
-def _rss_report(tmp_path, monkeypatch, engine) -> list[dict]:
+def _rss_report(tmp_path, monkeypatch, engine, large: int = 300) -> list[dict]:
     import json
 
     report = tmp_path / f"rss-{uuid.uuid4().hex}.jsonl"
     monkeypatch.setenv("PIPELINE_WORKER_RSS", str(report))
-    out = map_items(hold_memory, [("small", 8), ("large", 300), ("small2", 8)], engine, desc="rss")
-    assert [o.value for o in out] == [8, 300, 8]
+    out = map_items(hold_memory, [("small", 8), ("large", large), ("small2", 8)], engine, desc="rss")
+    assert [o.value for o in out] == [8, large, 8]
     return [json.loads(line) for line in report.read_text().splitlines()]
 
 
@@ -86,10 +86,12 @@ def test_one_bad_or_crashing_item_fails_alone():
 
 
 def test_local_workers_report_their_peak_rss(tmp_path, monkeypatch):
-    """Benchmarks read worker memory from this report: the 300 MiB item must show in it."""
+    """Benchmarks read worker memory from this report: the 300 MiB item must show in it, over what a
+    worker holds anyway (its imports: about 100 MB here, more on a busier machine)."""
     (line,) = _rss_report(tmp_path, monkeypatch, Engine("local", 2))
+    (baseline,) = _rss_report(tmp_path, monkeypatch, Engine("local", 2), large=8)
     assert line["executor"] == "local" and line["items"] == 3
-    assert 300 <= line["max_worker_rss_mb"] < 1024
+    assert 250 <= line["max_worker_rss_mb"] - baseline["max_worker_rss_mb"] <= 400
 
 
 def test_in_process_with_one_worker():
@@ -151,9 +153,10 @@ def test_ray_errors_crashes_and_timeout_fail_their_items_only(ray_instance):
 @pytest.mark.slow
 def test_ray_workers_report_their_peak_rss(ray_instance, tmp_path, monkeypatch):
     """Ray's workers are not children of the stage process: their peak RSS comes from the report."""
+    (baseline,) = _rss_report(tmp_path, monkeypatch, Engine("ray", 2), large=8)  # first: peaks never fall
     (line,) = _rss_report(tmp_path, monkeypatch, Engine("ray", 2))
     assert line["executor"] == "ray" and line["items"] == 3
-    assert 300 <= line["max_worker_rss_mb"] < 1024
+    assert 250 <= line["max_worker_rss_mb"] - baseline["max_worker_rss_mb"] <= 400
 
 
 @pytest.mark.slow
