@@ -255,6 +255,9 @@ class RenderParams(Section):
     choice: Literal["first", "seeded"] = Field("first", description="which of a rule's patches renders a track")
     soundfont_reverb: bool = Field(False, description="FluidSynth's built-in reverb (off: dry stems)")
     soundfont_chorus: bool = Field(False, description="FluidSynth's built-in chorus (off: dry stems)")
+    vst3_block_frames: int = Field(
+        128, ge=16, le=8192, description="VST3 host block: a plugin applying MIDI at block starts errs up to this"
+    )
     patches: dict[str, PatchSpec] = Field(default_factory=lambda: {"gm": PatchSpec(), "gm-kit": PatchSpec(bank=128)})
     rules: list[PatchRule] = Field(
         default_factory=lambda: [

@@ -21,9 +21,9 @@ from stages._runner import StageResult, run_stage
 
 def render(params: Params, out: StageDir) -> StageResult:
     songs = list(read_manifest(StageDir("split", out.root).manifest, SplitSong))
-    check_patches(params.render)
+    unreproducible = check_patches(params.render, checks_dir(out.root))  # checked before clearing: cached
     jobs = [
-        (t.id, RenderJob(t, out.root, out.out("audio"), params.render, params.run.seed))
+        (t.id, RenderJob(t, out.root, out.out("audio"), params.render, params.run.seed, unreproducible))
         for s in songs
         for t in s.tracks
     ]
@@ -52,11 +52,28 @@ def render(params: Params, out: StageDir) -> StageResult:
         "preset_fallbacks": sum(t.fallback is not None for t in rendered),
     }
     highlights = [f"{len(rendered)} stems, {summary['audio_seconds'] / 60:.1f} min of audio from {len(records)} songs"]
+    varying = sum(t.patch in unreproducible for t in rendered)
+    if unreproducible:  # absent when every patch is reproducible, so the default summary keeps its bytes
+        summary["not_reproducible"] = {"patches": sorted(unreproducible), "tracks": varying}
+        highlights.append(
+            f"{varying} stems from plugins whose output varies between runs ({', '.join(sorted(unreproducible))}): "
+            "these stems are not byte-reproducible"
+        )
     return StageResult(records, failures, summary, highlights, inputs=len(jobs))
 
 
+def checks_dir(root: Path) -> Path:
+    """Where passed VST3 patch checks are recorded (ignored by git, outside DVC's outputs)."""
+    return root / ".cache" / "vst3-checks"
+
+
+def check(params: Params, root: Path) -> None:
+    """The instrument map, before the previous outputs are removed: a wrong map costs nothing."""
+    check_patches(params.render, checks_dir(root))
+
+
 def main(root: Path | None = None) -> int:
-    return run_stage("render", render, root=root)
+    return run_stage("render", render, root=root, check=check)
 
 
 if __name__ == "__main__":

@@ -210,6 +210,17 @@ def test_a_broken_instrument_map_stops_before_any_work(project, tmp_path, caplog
     assert not (project.out("render").dir / "audio").exists()
 
 
+def test_a_broken_instrument_map_keeps_the_previous_render(project, tmp_path, caplog):
+    code, (song,), _ = _render(project, tmp_path, [TrackSpec("P", 0, 0, notes=[(60, 0, PPQ, 90)])])
+    assert code == 0
+    before = project.out("render").manifest.read_bytes()
+    project.params(render={"patches": {"gm": {"backend": "vst3", "plugin": "/nope/Surge XT.vst3"}}})
+    assert project.run("render") == 2
+    assert "render: stopped before any work: patch 'gm' (rule 'pianos'): VST3 plugin not found" in caplog.text
+    assert project.out("render").manifest.read_bytes() == before
+    assert (project.root / song.tracks[0].audio).is_file()
+
+
 def _track(program: int, is_drum: bool = False, name: str = "", tid: str = "a__b__000000/t00") -> Track:
     return Track(id=tid, song_id=tid.split("/")[0], midi="x.mid", source_index=0, track_name=name, program=program,
                  is_drum=is_drum, name="n", family="f", subfamily="s", n_notes=1, pitch_min=60, pitch_max=60,

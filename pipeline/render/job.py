@@ -26,6 +26,7 @@ class RenderJob:
     out_dir: Path
     params: RenderParams
     seed: int
+    unreproducible: frozenset[str] = frozenset()  # VST3 patches whose output varies from run to run
 
 
 def settings_of(params: RenderParams) -> RenderSettings:
@@ -37,7 +38,7 @@ def make_backend(params: RenderParams, patch: str, rule: str, program: int, is_d
     if spec.backend == "vst3":
         from pipeline.render.vst3 import Vst3Backend, cached_vst3
 
-        return Vst3Backend(cached_vst3(spec, patch, rule))
+        return Vst3Backend(cached_vst3(spec, patch, rule), params.vst3_block_frames)
     bank, preset = soundfont_preset(spec, program, is_drum)
     sf2 = Path(spec.sf2) if spec.sf2 else None
     # A preset the track asks for (its MIDI program or kit) may be missing from the SoundFont: play the
@@ -69,7 +70,7 @@ def render_track(job: RenderJob) -> RenderedTrack:
     if played is not None:
         detail = describe_patch(spec, t.program, t.is_drum, played.bank, played.preset)
     else:
-        detail = describe_patch(spec, t.program, t.is_drum)
+        detail = describe_patch(spec, t.program, t.is_drum, reproducible=choice.patch not in job.unreproducible)
     return RenderedTrack(
         id=t.id,
         song_id=t.song_id,
@@ -94,16 +95,27 @@ def render_track(job: RenderJob) -> RenderedTrack:
     )
 
 
-def check_patches(params: RenderParams) -> None:
-    """Load every patch the map uses once, before any work: a wrong map is a config error."""
+def check_patches(params: RenderParams, cache_dir: Path | None = None) -> frozenset[str]:
+    """Load every patch the map uses once, before any work (a wrong map is a config error), and
+    return the VST3 patches whose output differs between two identical renders (not reproducible).
+
+    With `cache_dir`, a VST3 patch that passed before, with the same plugin files, settings files
+    and spec, is not loaded again here (a load costs seconds; workers load it anyway)."""
     from pipeline.params import ConfigError
 
+    unreproducible: set[str] = set()
+    checked: set[str] = set()
     for rule in params.rules:
         for name in rule.patches:
+            if name in checked:
+                continue
+            checked.add(name)
             spec = params.patches[name]
             if spec.backend == "vst3":
-                from pipeline.render.vst3 import load_vst3
+                from pipeline.render.vst3 import checked_reproducible
 
-                load_vst3(spec, name, rule.name)
+                if not checked_reproducible(spec, name, rule.name, params, cache_dir):
+                    unreproducible.add(name)
             elif spec.sf2 and not Path(spec.sf2).is_file():
                 raise ConfigError(f"patch '{name}' (rule '{rule.name}'): SoundFont not found: {spec.sf2}")
+    return frozenset(unreproducible)

@@ -44,14 +44,21 @@ def soundfont_preset(spec: PatchSpec, program: int, is_drum: bool) -> tuple[int,
 
 
 def describe_patch(
-    spec: PatchSpec, program: int, is_drum: bool, bank: int | None = None, preset: int | None = None
+    spec: PatchSpec,
+    program: int,
+    is_drum: bool,
+    bank: int | None = None,
+    preset: int | None = None,
+    reproducible: bool = True,
 ) -> str:
     """A readable, recordable description of what actually produced the sound (`bank` and `preset`:
-    what the SoundFont backend played, when it fell back from what the track asked for)."""
+    what the SoundFont backend played, when it fell back from what the track asked for;
+    `reproducible`: False for a plugin whose output differs between two identical renders)."""
     if spec.backend == "vst3":
         name = f" ({spec.plugin_name})" if spec.plugin_name else ""
         extra = f" preset {spec.preset_file}" if spec.preset_file else ""
-        return f"vst3 {spec.plugin}{name}{extra}"
+        varies = "" if reproducible else "; not reproducible: the plugin's output differs from run to run"
+        return f"vst3 {spec.plugin}{name}{extra}{varies}"
     asked = soundfont_preset(spec, program, is_drum)
     bank, preset = asked[0] if bank is None else bank, asked[1] if preset is None else preset
     return f"soundfont {spec.sf2 or 'TimGM6mb.sf2'} bank {bank} preset {preset}"
