@@ -124,12 +124,21 @@ class IngestParams(Section):
     dedupe: DedupeParams = DedupeParams()
 
 
+class HumanizeParams(Section):
+    """Seeded performance variation written into the split MIDI (pipeline/midi/humanize.py); all 0: off."""
+
+    timing_ms: float = Field(0.0, ge=0, le=30, description="largest onset shift (never across a bar line)")
+    velocity: float = Field(0.0, ge=0, le=20, description="spread of velocity changes, in steps (sigma)")
+    length: float = Field(0.0, ge=0, le=0.5, description="spread of relative note-length changes (sigma)")
+
+
 class SplitParams(Section):
     min_tempo_bpm: float = Field(10.0, gt=0, description="tempos below this are rejected as corrupt")
     max_tempo_bpm: float = Field(1000.0, gt=0, description="tempos above this are rejected as corrupt")
     max_duration_s: float = Field(3600.0, gt=0, description="longer files are rejected")
     min_notes_per_track: int = Field(1, ge=1, description="tracks with fewer notes are dropped")
     legato_overlap_s: float = Field(0.05, ge=0, description="overlaps up to this long count as legato, not as chords")
+    humanize: HumanizeParams = Field(default_factory=HumanizeParams)
 
     @model_validator(mode="after")
     def _range(self) -> SplitParams:
@@ -146,7 +155,7 @@ class PatchSpec(Section):
 
     backend: Literal["soundfont", "vst3"] = "soundfont"
     # soundfont
-    sf2: str | None = Field(None, description="SoundFont (.sf2/.sf3); null = pretty_midi's bundled GM set")
+    sf2: str | None = Field(None, description="SoundFont (.sf2/.sf3); null = render.soundfont")
     bank: int | None = Field(None, ge=0, le=16383, description="null = 0, or 128 for drum tracks")
     preset: int | None = Field(None, ge=0, le=127, description="null = the track's own GM program or kit")
     # vst3
@@ -253,6 +262,9 @@ class RenderParams(Section):
     trim_db: float = Field(-80.0, ge=-140, le=-20, description="trailing audio below this (dBFS) is cut")
     chunk_s: float = Field(10.0, gt=0, le=600, description="render in chunks this long (bounded memory)")
     choice: Literal["first", "seeded"] = Field("first", description="which of a rule's patches renders a track")
+    soundfont: str | None = Field(
+        None, description="SoundFont of patches that name none (.sf2/.sf3); null = TimGM6mb, which pretty_midi ships"
+    )
     soundfont_reverb: bool = Field(False, description="FluidSynth's built-in reverb (off: dry stems)")
     soundfont_chorus: bool = Field(False, description="FluidSynth's built-in chorus (off: dry stems)")
     vst3_block_frames: int = Field(

@@ -16,6 +16,7 @@ from pipeline.parallel import map_items
 from pipeline.params import Params
 from pipeline.records import Failure, RenderedTrack, RenderSong, SplitSong
 from pipeline.render.job import RenderJob, check_patches, render_track
+from pipeline.render.soundfonts import soundfont_licences
 from stages._runner import StageResult, run_stage
 
 
@@ -50,6 +51,7 @@ def render(params: Params, out: StageDir) -> StageResult:
         "by_patch": dict(sorted(Counter(t.patch for t in rendered).items())),
         "render_gain_adjusted": sum(t.render_gain_db != 0 for t in rendered),
         "preset_fallbacks": sum(t.fallback is not None for t in rendered),
+        "soundfonts": soundfont_licences(params.render, rendered),
     }
     highlights = [f"{len(rendered)} stems, {summary['audio_seconds'] / 60:.1f} min of audio from {len(records)} songs"]
     varying = sum(t.patch in unreproducible for t in rendered)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline.io.manifest import read_manifest
 from pipeline.layout import StageDir
+from pipeline.midi.humanize import Humanize
 from pipeline.midi.load import MidiLimits
 from pipeline.midi.split import SplitOptions, split_job
 from pipeline.parallel import map_items
@@ -27,6 +28,8 @@ def split(params: Params, out: StageDir) -> StageResult:
         limits=MidiLimits(p.min_tempo_bpm, p.max_tempo_bpm, p.max_duration_s),
         min_notes_per_track=p.min_notes_per_track,
         legato_overlap_s=p.legato_overlap_s,
+        humanize=Humanize(p.humanize.timing_ms, p.humanize.velocity, p.humanize.length),
+        seed=params.run.seed,
     )
     jobs = [(s.id, (s, out.root, out.out("midi"), opts)) for s in songs]
     outcomes = map_items(split_job, jobs, params.run, desc="split: tracks", unit="song")
@@ -51,6 +54,8 @@ def split(params: Params, out: StageDir) -> StageResult:
         "songs_with_tempo_changes": sum(len(s.tempo_map) > 1 for s in done),
         "total_duration_s": round(sum(s.duration_s for s in done), 3),
     }
+    if opts.humanize.active:  # absent when off, so the default summary keeps its bytes
+        summary["humanize"] = p.humanize.model_dump()
     highlights = [
         f"{len(tracks)} tracks from {len(done)} songs ({summary['drum_tracks']} drum, "
         f"{summary['monophonic_tracks']} monophonic)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -121,7 +123,6 @@ def test_a_missing_preset_fails_only_those_tracks(project, tmp_path):
 def test_a_kit_or_program_the_soundfont_lacks_falls_back_and_is_recorded(project, tmp_path):
     """TimGM6mb has no kit 1 (Room) in bank 128 and no bank 8: such tracks play the Standard kit and the
     bank-0 program, record why, and sound exactly as those presets do; no track is lost."""
-    import json
 
     import pretty_midi
 
@@ -267,3 +268,24 @@ def test_split_songs_render_every_track(project):
     split = {t.id for s in read_manifest(project.out("split").manifest, SplitSong) for t in s.tracks}
     rendered = {t.id for s in read_manifest(project.out("render").manifest, RenderSong) for t in s.tracks}
     assert rendered == split
+
+
+def test_render_soundfont_sets_the_sound_of_patches_that_name_none(project, tmp_path, caplog):
+    import shutil
+
+    from pipeline.render.fluid import DEFAULT_SF2
+    from pipeline.render.soundfonts import UNKNOWN
+
+    own = shutil.copy(DEFAULT_SF2, tmp_path / "House.sf2")
+    notes = [TrackSpec("Piano", 0, 0, notes=[(60, 0, PPQ, 90)])]
+    code, (song,), _ = _render(project, tmp_path, notes, render={"soundfont": str(own)})
+    assert code == 0 and song.tracks[0].patch_detail == "soundfont House.sf2 bank 0 preset 0"
+    summary = json.loads(project.out("render").summary.read_text())
+    assert summary["soundfonts"] == {"House.sf2": {"licence": UNKNOWN, "source": str(own), "tracks": 1}}
+    project.params(render={"soundfont": None})
+    assert project.run("render") == 0
+    summary = json.loads(project.out("render").summary.read_text())
+    assert summary["soundfonts"]["TimGM6mb.sf2"]["licence"] == "GPL-2.0"
+    project.params(render={"soundfont": str(tmp_path / "gone.sf2")})
+    assert project.run("render") == 2
+    assert f"SoundFont not found: {tmp_path / 'gone.sf2'} (render.soundfont)" in caplog.text

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pretty_midi
 
-from pipeline.ids import track_id
+from pipeline.ids import item_rng, track_id
 from pipeline.io.atomic import write_bytes
 from pipeline.midi import describe, gm
+from pipeline.midi.humanize import Humanize, humanize
 from pipeline.midi.load import MidiError, MidiLimits, parse_midi
 from pipeline.midi.write import instruments_to_midi
 from pipeline.records import Song, SplitSong, Track
@@ -20,6 +21,8 @@ class SplitOptions:
     limits: MidiLimits = field(default_factory=MidiLimits)
     min_notes_per_track: int = 1
     legato_overlap_s: float = 0.05
+    humanize: Humanize = field(default_factory=Humanize)
+    seed: int = 0
 
 
 def _track_record(
@@ -71,9 +74,13 @@ def split_song(song: Song, root: Path, out_dir: Path, opts: SplitOptions) -> Spl
     if not kept:
         raise MidiError(f"no track has at least {opts.min_notes_per_track} note(s)")
     song_dir = out_dir / song.id
+    downbeats = pm.get_downbeats() if opts.humanize.active else None
     tracks = []
     for index, (source_index, inst) in enumerate(kept):
         inst.notes.sort(key=lambda n: (n.start, n.pitch, n.end))
+        if downbeats is not None:
+            humanize(inst, downbeats, opts.humanize, item_rng(opts.seed, "humanize", track_id(song.id, index)))
+            inst.notes.sort(key=lambda n: (n.start, n.pitch, n.end))
         path = song_dir / f"t{index:02d}.mid"
         write_bytes(path, instruments_to_midi(pm, [inst]))
         rel = path.relative_to(root).as_posix()

@@ -54,19 +54,24 @@ def _new_synth(sf2: str, sample_rate: int, reverb: bool, chorus: bool):
 
 
 @functools.cache
+def _loaded(sf2: str):
+    """A synth that holds the SoundFont for the rest of the process. FluidSynth shares loaded sample
+    data between the synths of a process while one holds it, so each track's fresh synth then loads
+    in about 40 ms instead of re-reading the file (160 ms for the 142 MB FluidR3_GM)."""
+    return _new_synth(sf2, 44100, False, False)
+
+
+@functools.cache
 def _preset_names(sf2: str) -> dict[tuple[int, int], str]:
     """Every (bank, preset) the SoundFont defines, read once per process."""
-    synth, sfid = _new_synth(sf2, 44100, False, False)
-    try:
-        names = {}
-        for bank in sorted({0, 128, *range(1, 129)}):
-            for preset in range(128):
-                name = synth.sfpreset_name(sfid, bank, preset)
-                if name:
-                    names[(bank, preset)] = name
-        return names
-    finally:
-        synth.delete()
+    synth, sfid = _loaded(sf2)
+    names = {}
+    for bank in sorted({0, 128, *range(1, 129)}):
+        for preset in range(128):
+            name = synth.sfpreset_name(sfid, bank, preset)
+            if name:
+                names[(bank, preset)] = name
+    return names
 
 
 def nearest_preset(sf2: str, bank: int, preset: int, is_drum: bool) -> tuple[int, int, str | None]:
@@ -115,7 +120,7 @@ class SoundFontBackend:
     ) -> Iterator[np.ndarray]:
         # A fresh synth per track (~25 ms): FluidSynth's system_reset does not silence
         # sounding voices, and its 64-frame block buffer would carry the previous
-        # track's last samples. The SoundFont's samples stay in FluidSynth's cache.
+        # track's last samples. The SoundFont's samples stay loaded (_loaded holds them).
         synth, sfid = _new_synth(self.sf2, sample_rate, self.reverb, self.chorus)
         try:
             yield from self._render(synth, sfid, events, end_s, sample_rate, chunk_frames)

@@ -40,7 +40,8 @@ def make_backend(params: RenderParams, patch: str, rule: str, program: int, is_d
 
         return Vst3Backend(cached_vst3(spec, patch, rule), params.vst3_block_frames)
     bank, preset = soundfont_preset(spec, program, is_drum)
-    sf2 = Path(spec.sf2) if spec.sf2 else None
+    sf2 = spec.sf2 or params.soundfont
+    sf2 = Path(sf2) if sf2 else None
     # A preset the track asks for (its MIDI program or kit) may be missing from the SoundFont: play the
     # nearest one instead. A preset the patch names is the user's choice: missing, it fails the track.
     fallback_for = is_drum if spec.preset is None else None
@@ -68,7 +69,7 @@ def render_track(job: RenderJob) -> RenderedTrack:
     audio = render_with_headroom(backend, events, out, settings_of(params), spec.gain_db)
     played = backend if isinstance(backend, SoundFontBackend) else None  # its bank and preset, after any fallback
     if played is not None:
-        detail = describe_patch(spec, t.program, t.is_drum, played.bank, played.preset)
+        detail = describe_patch(spec, t.program, t.is_drum, played.bank, played.preset, soundfont=Path(played.sf2).name)
     else:
         detail = describe_patch(spec, t.program, t.is_drum, reproducible=choice.patch not in job.unreproducible)
     return RenderedTrack(
@@ -116,6 +117,9 @@ def check_patches(params: RenderParams, cache_dir: Path | None = None) -> frozen
 
                 if not checked_reproducible(spec, name, rule.name, params, cache_dir):
                     unreproducible.add(name)
-            elif spec.sf2 and not Path(spec.sf2).is_file():
-                raise ConfigError(f"patch '{name}' (rule '{rule.name}'): SoundFont not found: {spec.sf2}")
+            elif (spec.sf2 or params.soundfont) and not Path(spec.sf2 or params.soundfont or "").is_file():
+                where = "" if spec.sf2 else " (render.soundfont)"
+                raise ConfigError(
+                    f"patch '{name}' (rule '{rule.name}'): SoundFont not found: {spec.sf2 or params.soundfont}{where}"
+                )
     return frozenset(unreproducible)

@@ -50,10 +50,12 @@ def describe_patch(
     bank: int | None = None,
     preset: int | None = None,
     reproducible: bool = True,
+    soundfont: str | None = None,
 ) -> str:
     """A readable, recordable description of what actually produced the sound (`bank` and `preset`:
     what the SoundFont backend played, when it fell back from what the track asked for;
-    `reproducible`: False for a plugin whose output differs between two identical renders)."""
+    `reproducible`: False for a plugin whose output differs between two identical renders;
+    `soundfont`: the file name of the SoundFont that played)."""
     if spec.backend == "vst3":
         name = f" ({spec.plugin_name})" if spec.plugin_name else ""
         extra = f" preset {spec.preset_file}" if spec.preset_file else ""
@@ -61,4 +63,4 @@ def describe_patch(
         return f"vst3 {spec.plugin}{name}{extra}{varies}"
     asked = soundfont_preset(spec, program, is_drum)
     bank, preset = asked[0] if bank is None else bank, asked[1] if preset is None else preset
-    return f"soundfont {spec.sf2 or 'TimGM6mb.sf2'} bank {bank} preset {preset}"
+    return f"soundfont {soundfont or spec.sf2 or 'TimGM6mb.sf2'} bank {bank} preset {preset}"
