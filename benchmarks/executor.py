@@ -11,7 +11,6 @@ Usage: python -m benchmarks.executor [--stage render] [--songs 8] [--workers 2] 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.results_io import write_result
 from stages._runner import run_stage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,9 +84,7 @@ def main() -> None:
                 "python": platform.python_version(),
             },
         }
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result, indent=2))
+        write_result(OUT, result)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -13,7 +13,6 @@ Usage: PATH=.venv/bin:$PATH python -m benchmarks.pipeline [--keep DIR]   (from t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -24,6 +23,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from benchmarks.results_io import write_result
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "pipeline.json"
@@ -80,9 +81,7 @@ def main() -> int:
         "machine": platform.platform(),
         "python": platform.python_version(),
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(OUT, result)
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -35,6 +35,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.results_io import write_result
 from pipeline.io.manifest import read_manifest
 from pipeline.params import PromptsParams, SamplingParams, StyleMix, VllmParams
 from pipeline.prompts.attributes import clip_facts
@@ -257,9 +258,7 @@ def main() -> None:
         "settings": {"requests": args.requests, "batch_size": args.batch_size, "max_tokens": args.max_tokens},
         "runs": runs,
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(OUT, result)
 
 
 if __name__ == "__main__":

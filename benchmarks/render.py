@@ -11,7 +11,6 @@ Usage: python -m benchmarks.render [--songs N] [--vst3 PATH_TO_INSTRUMENT.vst3]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from benchmarks.results_io import write_result
 from pipeline.io.manifest import read_manifest
 from pipeline.params import PatchSpec, load_params
 from pipeline.records import RenderSong, SplitSong
@@ -144,9 +144,7 @@ def main() -> None:
             "throughput": throughput,
             "speedup_2_workers": round(throughput["workers_1"]["wall_s"] / throughput["workers_2"]["wall_s"], 2),
         }
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result, indent=2))
+        write_result(OUT, result)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -30,29 +30,19 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from benchmarks.results_io import stage_seconds, write_result
 from pipeline.io.manifest import read_manifest
 from pipeline.records import MixSong
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "sound.json"
 AUDIO = (".ogg", ".opus", ".flac", ".wav", ".mp3")
-
-
-def _stage(name: str, root: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", f"stages.{name}"], cwd=root, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{root}: stage {name} exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return time.perf_counter() - start
 
 
 def _midi_folder(root: Path, dirs: list[str], limit: int | None) -> Path:
@@ -85,7 +75,7 @@ def _render(root: Path, corpus: str, midi: Path | None, songs: int, soundfont: s
         params["ingest"]["source"], params["ingest"]["path"] = "dir", str(midi)
     params["render"]["soundfont"] = soundfont
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    seconds = {name: round(_stage(name, root), 1) for name in ("ingest", "split", "render", "mix")}
+    seconds = {name: round(stage_seconds(name, root), 1) for name in ("ingest", "split", "render", "mix")}
     mixes = list(read_manifest(root / "data/mix/manifest.jsonl", MixSong))
     summary = json.loads((root / "data/render/summary.json").read_text())
     result = {
@@ -179,9 +169,7 @@ def main() -> None:
                 "track_failures": r["track_failures"],
                 "preset_fallbacks": r["preset_fallbacks"],
             }
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result, indent=2))
+        write_result(OUT, result)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -18,8 +18,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +28,7 @@ import pedalboard
 import soundfile as sf
 import yaml
 
+from benchmarks.results_io import stage_seconds, write_result
 from pipeline.io.manifest import read_manifest
 from pipeline.records import SplitSong
 
@@ -48,15 +47,6 @@ def _project(root: Path, songs: int, workers: int, plugin: str) -> None:
         {"name": "all-drums", "match": {"drums": True}, "patches": ["bench-vst3"]},
     ]
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def _stage(name: str, root: Path) -> float:
-    """Wall seconds of `python -m stages.<name>` in the project: its own process, as dvc repro runs it
-    (in this process, a plugin loaded by an earlier run would be reused)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", f"stages.{name}"], cwd=root, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
 
 
 def _reference(plugin_path: str, root: Path, songs: list[SplitSong], tail_s: float) -> dict:
@@ -135,15 +125,15 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="vst3-bench-"))
     try:
         _project(tmp, args.songs, 1, plugin)
-        _stage("ingest", tmp)
-        _stage("split", tmp)
+        stage_seconds("ingest", tmp)
+        stage_seconds("split", tmp)
         songs = list(read_manifest(tmp / "data/split/manifest.jsonl", SplitSong))
         tail_s = yaml.safe_load((tmp / "params.yaml").read_text())["render"]["tail_s"]
         ours = {}
         # cold: the first run, which checks the patch in the stage process; warm: the check is recorded
         for label, workers in (("cold_workers_1", 1), ("warm_workers_1", 1), ("warm_workers_2", 2)):
             _project(tmp, args.songs, workers, plugin)
-            render_s, mix_s = _stage("render", tmp), _stage("mix", tmp)
+            render_s, mix_s = stage_seconds("render", tmp), stage_seconds("mix", tmp)
             ours[label] = {"render_s": round(render_s, 2), "mix_s": round(mix_s, 2),
                            "render_plus_mix_s": round(render_s + mix_s, 2)}  # fmt: skip
         summary = json.loads((tmp / "data/render/summary.json").read_text())
@@ -164,9 +154,7 @@ def main() -> None:
             "reference loads it once. Ours also writes 24-bit FLAC stems with their loudness and true peak, "
             "follows the tempo map, and normalises and limits every stem and mix.",
         }
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result, indent=2))
+        write_result(OUT, result)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
