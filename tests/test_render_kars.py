@@ -38,6 +38,16 @@ def kars() -> pedalboard.VST3Plugin:
     return pedalboard.load_plugin(str(KARS))
 
 
+@pytest.fixture
+def reuse(kars):
+    """A loader handing load_vst3 the module's Kars instead of loading it again (10 s a load)."""
+
+    def loader(path: str, plugin_name: str | None = None) -> pedalboard.VST3Plugin:
+        return kars
+
+    return loader
+
+
 def _expected_starts(beats: list[float]) -> np.ndarray:
     """Note starts in seconds from the tempo map, computed here rather than by pretty_midi."""
     out = []
@@ -109,10 +119,7 @@ def test_kars_is_found_not_reproducible_and_a_fake_synth_is(kars):
     assert is_reproducible(Vst3Backend(FakeSynth()), SR) is True
 
 
-def test_parameters_match_case_insensitively_and_typos_get_the_nearest_names(kars, tmp_path):
-    def reuse(path: str, plugin_name: str | None = None) -> pedalboard.VST3Plugin:
-        return kars
-
+def test_parameters_match_case_insensitively_and_typos_get_the_nearest_names(kars, reuse, tmp_path):
     patch = PatchSpec(backend="vst3", plugin=str(KARS), parameters={"Volume": 40.0, "RELEASE_S": 0.5})
     assert load_vst3(patch, "pluck", "guitars", loader=reuse) is kars
     assert kars.volume == pytest.approx(40.0, abs=0.1) and kars.release_s == pytest.approx(0.5, abs=0.01)
@@ -126,12 +133,8 @@ def test_parameters_match_case_insensitively_and_typos_get_the_nearest_names(kar
     kars.volume, kars.release_s = 75.0, 0.01
 
 
-def test_a_saved_state_is_accepted_and_a_garbage_state_file_is_refused(kars, tmp_path):
+def test_a_saved_state_is_accepted_and_a_garbage_state_file_is_refused(kars, reuse, tmp_path):
     """Kars keeps its parameters out of its state (DPF), so this checks acceptance, not the restored sound."""
-
-    def reuse(path: str, plugin_name: str | None = None) -> pedalboard.VST3Plugin:
-        return kars
-
     saved = kars.raw_state
     assert state_problem(saved) is None
     (tmp_path / "saved.state").write_bytes(saved)

@@ -102,7 +102,7 @@ class SoundFontBackend:
 
     name = "soundfont"
 
-    def __init__(self, sf2: Path | None, bank: int, preset: int, sample_rate: int, reverb: bool = False,
+    def __init__(self, sf2: str | Path | None, bank: int, preset: int, sample_rate: int, reverb: bool = False,
                  chorus: bool = False, fallback_for: bool | None = None):  # fmt: skip
         """`fallback_for`: None plays exactly (bank, preset) or raises; True/False (the track is a drum
         track or not) plays `nearest_preset`'s choice and records why in `fallback`."""

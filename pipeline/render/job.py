@@ -13,7 +13,7 @@ from pipeline.params import RenderParams
 from pipeline.records import RenderedTrack, Track
 from pipeline.render.events import Backend, instrument_events
 from pipeline.render.fluid import SoundFontBackend
-from pipeline.render.patches import choose_patch, describe_patch, soundfont_preset
+from pipeline.render.patches import choose_patch, describe_patch, soundfont_file, soundfont_preset
 from pipeline.render.track import RenderSettings, render_with_headroom
 
 DRUM_CHANNEL = 9
@@ -40,8 +40,7 @@ def make_backend(params: RenderParams, patch: str, rule: str, program: int, is_d
 
         return Vst3Backend(cached_vst3(spec, patch, rule), params.vst3_block_frames)
     bank, preset = soundfont_preset(spec, program, is_drum)
-    sf2 = spec.sf2 or params.soundfont
-    sf2 = Path(sf2) if sf2 else None
+    sf2 = soundfont_file(spec, params)
     # A preset the track asks for (its MIDI program or kit) may be missing from the SoundFont: play the
     # nearest one instead. A preset the patch names is the user's choice: missing, it fails the track.
     fallback_for = is_drum if spec.preset is None else None
@@ -117,9 +116,7 @@ def check_patches(params: RenderParams, cache_dir: Path | None = None) -> frozen
 
                 if not checked_reproducible(spec, name, rule.name, params, cache_dir):
                     unreproducible.add(name)
-            elif (spec.sf2 or params.soundfont) and not Path(spec.sf2 or params.soundfont or "").is_file():
+            elif (sf2 := soundfont_file(spec, params)) and not Path(sf2).is_file():
                 where = "" if spec.sf2 else " (render.soundfont)"
-                raise ConfigError(
-                    f"patch '{name}' (rule '{rule.name}'): SoundFont not found: {spec.sf2 or params.soundfont}{where}"
-                )
+                raise ConfigError(f"patch '{name}' (rule '{rule.name}'): SoundFont not found: {sf2}{where}")
     return frozenset(unreproducible)

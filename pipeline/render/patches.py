@@ -43,6 +43,12 @@ def soundfont_preset(spec: PatchSpec, program: int, is_drum: bool) -> tuple[int,
     return bank, preset
 
 
+def soundfont_file(spec: PatchSpec, params: RenderParams) -> str | None:
+    """The SoundFont a soundfont patch plays: its own `sf2`, else render.soundfont; None: the bundled
+    TimGM6mb."""
+    return spec.sf2 or params.soundfont
+
+
 def describe_patch(
     spec: PatchSpec,
     program: int,

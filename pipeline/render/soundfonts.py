@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.render.fluid import DEFAULT_SF2
+from pipeline.render.patches import soundfont_file
 
 if TYPE_CHECKING:
     from pipeline.params import RenderParams
@@ -38,10 +39,8 @@ def licence_of(sf2: str | Path) -> dict[str, str]:
 
 def soundfont_licences(params: RenderParams, rendered: list[RenderedTrack]) -> dict[str, dict[str, str | int]]:
     """Per SoundFont the stems used: its licence and source (pipeline/render/soundfonts.py), and how many."""
-    used = Counter(
-        Path(params.patches[t.patch].sf2 or params.soundfont or DEFAULT_SF2).name
-        for t in rendered
-        if t.backend == "soundfont"
-    )
-    paths = {Path(p).name: p for p in [DEFAULT_SF2, params.soundfont, *(s.sf2 for s in params.patches.values())] if p}
+    played = [params.patches[t.patch] for t in rendered if t.backend == "soundfont"]
+    files = [soundfont_file(spec, params) or str(DEFAULT_SF2) for spec in played]
+    paths = {Path(f).name: f for f in files}
+    used = Counter(Path(f).name for f in files)
     return {name: {**licence_of(paths[name]), "tracks": n} for name, n in sorted(used.items())}
