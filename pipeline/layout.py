@@ -16,6 +16,7 @@ FAILURES = "failures.jsonl"
 # Stage-specific outputs beside the three every stage writes.
 EXTRA_OUTS: dict[str, tuple[str, ...]] = {
     "ingest": ("midi", "truth", "duplicates.jsonl"),
+    "recordings": ("audio",),
     "split": ("midi",),
     "render": ("audio",),
     "mix": ("audio",),
@@ -32,6 +33,7 @@ STAGES: tuple[str, ...] = tuple(EXTRA_OUTS)
 # checks them all before it removes any output of its own.
 UPSTREAM: dict[str, tuple[str, ...]] = {
     "ingest": (),
+    "recordings": (),
     "split": ("ingest",),
     "render": ("split",),
     "mix": ("render",),

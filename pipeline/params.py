@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePath
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -256,6 +256,41 @@ def _coverage_gaps(rules: list[PatchRule]) -> list[str]:
     return out + ([f"drum kits {kits}"] if kits else [])
 
 
+# Largest distance from the centre (1: hard left or right) of a part the MIDI does not place.
+# Drums and bass stay in the centre, as in produced music; leads near it.
+DEFAULT_PAN_WIDTH: dict[str, float] = {
+    "Drums": 0.0, "Bass": 0.0, "Piano": 0.3, "Chromatic Percussion": 0.5, "Organ": 0.4, "Guitar": 0.6,
+    "Strings": 0.5, "Ensemble": 0.4, "Brass": 0.5, "Reed": 0.5, "Pipe": 0.5, "Synth Lead": 0.25,
+    "Synth Pad": 0.4, "Synth Effects": 0.6, "Ethnic": 0.5, "Percussive": 0.6, "Sound Effects": 0.6,
+}  # fmt: skip
+
+
+class PlacementParams(Section):
+    """Where each part sits in the stereo image (pipeline/render/placement.py)."""
+
+    mode: Literal["auto", "midi"] = Field(
+        "auto",
+        description="auto: a song's MIDI pan (CC10) when it places any part off centre, else a seeded position "
+        "within the family's width; midi: MIDI pan only (a part without it plays in the centre)",
+    )
+    width: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_PAN_WIDTH),
+        description="per GM family: largest |pan| (0 centre, 1 hard left/right) of a part the MIDI does not place",
+    )
+    default_width: float = Field(0.5, ge=0, le=1, description="width of a family the table does not name")
+
+    @field_validator("width")
+    @classmethod
+    def _families(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = sorted(f for f in v if f not in GM_FAMILIES)
+        if bad:
+            raise ValueError(f"unknown GM families {bad}; allowed: {', '.join(GM_FAMILIES)}")
+        wrong = sorted(f for f, w in v.items() if not 0 <= w <= 1)
+        if wrong:
+            raise ValueError(f"widths must be within 0..1: {wrong}")
+        return v
+
+
 class RenderParams(Section):
     sample_rate: int = Field(44100, ge=8000, le=192000)
     tail_s: float = Field(2.0, ge=0, le=30, description="rendered after the last note-off, then trimmed")
@@ -270,6 +305,12 @@ class RenderParams(Section):
     vst3_block_frames: int = Field(
         128, ge=16, le=8192, description="VST3 host block: a plugin applying MIDI at block starts errs up to this"
     )
+    placement: PlacementParams = Field(default_factory=PlacementParams)
+    alternative_soundfonts: list[str] = Field(
+        default_factory=list,
+        description="SoundFonts that also play every rule's SoundFont patches without their own sf2, as extra "
+        "timbre alternatives named <patch>@<file stem> (base stems keep each rule's own patches)",
+    )
     patches: dict[str, PatchSpec] = Field(default_factory=lambda: {"gm": PatchSpec(), "gm-kit": PatchSpec(bank=128)})
     rules: list[PatchRule] = Field(
         default_factory=lambda: [
@@ -277,6 +318,29 @@ class RenderParams(Section):
             PatchRule(name="everything", match=PatchRuleMatch(drums=False), patches=["gm"]),
         ]
     )
+
+    @model_validator(mode="after")
+    def _alternatives_across_soundfonts(self) -> RenderParams:
+        """Every rule's SoundFont patches (those without their own `sf2`) once more per alternative
+        SoundFont, appended to the rule's patches. Idempotent: a patch of that name already defined
+        (by the user, or by an earlier expansion) is kept as it is."""
+        if not self.alternative_soundfonts:
+            return self
+        patches, rules = dict(self.patches), []
+        for rule in self.rules:
+            names = list(rule.patches)
+            for sf2 in self.alternative_soundfonts:
+                stem = PurePath(sf2).stem
+                for name in rule.patches:
+                    spec = self.patches.get(name)
+                    if spec is None or spec.backend != "soundfont" or spec.sf2 is not None or "@" in name:
+                        continue
+                    alt = f"{name}@{stem}"
+                    patches.setdefault(alt, spec.model_copy(update={"sf2": sf2}))
+                    if alt not in names:
+                        names.append(alt)
+            rules.append(rule.model_copy(update={"patches": names}))
+        return self.model_copy(update={"patches": patches, "rules": rules})
 
     @model_validator(mode="after")
     def _map_is_complete(self) -> RenderParams:
@@ -941,9 +1005,45 @@ class EvaluateParams(Section):
     )
 
 
+class RecordingsParams(Section):
+    """Recordings as a second source beside the rendered MIDI (pipeline/recordings)."""
+
+    path: str = Field(
+        "data/raw-recordings", min_length=1, description="folder of audio files (a DVC dependency); none in it: off"
+    )
+    labels: str = Field("labels.csv", min_length=1, description="labels file (.csv or .jsonl): in `path`, or absolute")
+    extensions: list[str] = Field(
+        default_factory=lambda: [".wav", ".flac", ".ogg", ".mp3"], description="audio files to take (case-insensitive)"
+    )
+    min_duration_s: float = Field(5.0, ge=0, description="shorter recordings are failed")
+    max_duration_s: float = Field(3600.0, gt=0, description="longer recordings are failed")
+    silence_lufs: float = Field(-60.0, ge=-120, le=-10, description="quieter recordings are failed as silent")
+    analysis_max_s: float = Field(600.0, gt=0, description="tempo and key are estimated on at most this much audio")
+    min_tempo_confidence: float = Field(
+        2.5, ge=0, le=5.32, description="essentia's beat confidence (0-5.32) below which no BPM is estimated"
+    )
+    min_key_strength: float = Field(0.6, ge=0, le=1, description="key strength below which no key is estimated")
+    key_profile: EssentiaKeyProfile = Field("bgate", description="essentia KeyExtractor profile")
+
+    @field_validator("extensions")
+    @classmethod
+    def _extensions(cls, v: list[str]) -> list[str]:
+        bad = [e for e in v if not re.fullmatch(r"\.[A-Za-z0-9]+", e)]
+        if bad:
+            raise ValueError(f"extensions look like '.wav': {bad}")
+        return [e.lower() for e in v]
+
+    @model_validator(mode="after")
+    def _durations(self) -> RecordingsParams:
+        if self.min_duration_s >= self.max_duration_s:
+            raise ValueError(f"min_duration_s ({self.min_duration_s}) must be below max_duration_s")
+        return self
+
+
 class Params(Section):
     run: RunParams = RunParams()
     ingest: IngestParams = IngestParams()
+    recordings: RecordingsParams = RecordingsParams()
     split: SplitParams = SplitParams()
     render: RenderParams = RenderParams()
     mix: MixParams = MixParams()

@@ -104,6 +104,9 @@ class Track(Record):
     end_s: float = Field(ge=0)
     n_pitch_bends: int = Field(ge=0)
     n_control_changes: int = Field(ge=0)
+    midi_pan: int | None = Field(
+        None, ge=0, le=127, description="pan controller (CC10) in effect at its first note; None: the file sets none"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Track:
@@ -152,6 +155,12 @@ class Sound(BaseModel):
     backend: Literal["soundfont", "vst3"]
     patch: str = Field(description="the patch that rendered it")
     patch_detail: str = Field(description="what produced the sound: SoundFont bank/preset or plugin")
+    pan: float = Field(0.0, ge=-1, le=1, description="stereo position: -1 left, 0 centre, +1 right")
+    pan_source: Literal["midi", "family"] = Field(
+        "midi",
+        description="midi: the file's pan controller, played by the synth; family: render.placement's "
+        "seeded position, applied to the stem as a constant-power balance",
+    )
 
 
 class StemMeasure(BaseModel):
@@ -335,6 +344,13 @@ class ClipInstrument(BaseModel):
     program: int = Field(ge=0, le=127)
     is_drum: bool
     patch: str = Field(description="the patch that rendered it")
+    balance: float = Field(
+        0.0,
+        ge=-1,
+        le=1,
+        description="the constant-power balance render applied (render.placement); MIDI pan "
+        "plays from the span's own controller events",
+    )
     alternatives: list[str] = Field(description="the instrument-map rule's patches: timbre alternatives")
     notation: NotationInfo = Field(description="what its notes do inside the clip's span")
 
@@ -496,3 +512,61 @@ class Variant(Clip):
         if (self.method == "identity") != (not self.transforms):
             raise ValueError(f"{self.id}: only the identity entry has no transforms")
         return self
+
+
+# --- recordings (pipeline/recordings) ---------------------------------------------------------------
+
+LABEL_FIELDS: tuple[str, ...] = (
+    "artist", "title", "instruments", "genre", "mood", "key", "bpm", "meter", "description", "licence", "attribution",
+)  # fmt: skip
+ESTIMABLE_FIELDS: tuple[str, ...] = ("key", "bpm")
+
+
+class RecordedInstrument(BaseModel):
+    """An instrument a person named for a recording, mapped to the GM vocabulary prompts use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    word: str = Field(description="as labelled")
+    name: str | None = Field(description="the GM instrument it names; None: a family or a general word")
+    family: str = Field(description="GM family, or 'Drums'")
+
+
+class RecordingEstimates(BaseModel):
+    """What the estimators measured, kept whether or not it became a label (for audit and drafts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    analysed_s: float = Field(ge=0, description="audio the tempo and key estimators saw")
+    bpm: float | None
+    bpm_confidence: float | None = Field(description="essentia RhythmExtractor2013 confidence (0-5.32)")
+    beats: int = Field(ge=0, description="beats the tracker found")
+    key: str | None
+    key_strength: float | None
+
+
+class RecordingSong(Record):
+    """A recording as a song: its audio at 44.1 kHz stereo, and its labels with their provenance."""
+
+    artist: str
+    title: str
+    source: str = Field(description="the audio file, relative to recordings.path")
+    source_format: str
+    source_sample_rate: int = Field(gt=0)
+    source_channels: int = Field(ge=1)
+    audio: str = Field(description="44.1 kHz stereo 24-bit FLAC")
+    sample_rate: int
+    duration_s: float = Field(gt=0)
+    loudness_lufs: float
+    gain_db: float = Field(description="gain applied on conversion (headroom for a file that would clip)")
+    instruments: list[RecordedInstrument]
+    genre_tags: list[str]
+    mood_tags: list[str]
+    key: str | None
+    bpm: float | None = Field(gt=0)
+    meter: str | None
+    description: str | None
+    licence: str | None
+    attribution: str | None
+    hand: list[str] = Field(description="fields a person labelled: they win over every estimate")
+    estimated: list[str] = Field(description="fields filled by an estimate nobody has confirmed")
+    withheld: dict[str, str] = Field(description="estimable fields left empty, and why (an uncertain estimate)")
+    estimates: RecordingEstimates

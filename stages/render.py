@@ -16,6 +16,8 @@ from pipeline.parallel import map_items
 from pipeline.params import Params
 from pipeline.records import Failure, RenderedTrack, RenderSong, SplitSong
 from pipeline.render.job import RenderJob, check_patches, render_track
+from pipeline.render.patches import sounds_per_family
+from pipeline.render.placement import place_song
 from pipeline.render.soundfonts import soundfont_licences
 from stages._runner import StageResult, run_stage
 
@@ -24,8 +26,9 @@ def render(params: Params, out: StageDir) -> StageResult:
     songs = list(read_manifest(StageDir("split", out.root).manifest, SplitSong))
     unreproducible = check_patches(params.render, checks_dir(out.root))  # checked before clearing: cached
     jobs = [
-        (t.id, RenderJob(t, out.root, out.out("audio"), params.render, params.run.seed, unreproducible))
+        (t.id, RenderJob(t, out.root, out.out("audio"), params.render, params.run.seed, unreproducible, spots[t.id]))
         for s in songs
+        for spots in [place_song(params.render.placement, s.tracks, params.run.seed)]
         for t in s.tracks
     ]
     # Plugins are native code: render in worker processes even with one worker, so a crash fails one track.
@@ -51,7 +54,9 @@ def render(params: Params, out: StageDir) -> StageResult:
         "by_patch": dict(sorted(Counter(t.patch for t in rendered).items())),
         "render_gain_adjusted": sum(t.render_gain_db != 0 for t in rendered),
         "preset_fallbacks": sum(t.fallback is not None for t in rendered),
+        "placement": dict(sorted(Counter(t.pan_source for t in rendered).items())),
         "soundfonts": soundfont_licences(params.render, rendered),
+        "sounds_per_family": sounds_per_family(params.render),
     }
     highlights = [f"{len(rendered)} stems, {summary['audio_seconds'] / 60:.1f} min of audio from {len(records)} songs"]
     varying = sum(t.patch in unreproducible for t in rendered)

@@ -28,7 +28,10 @@ import json, resource, sys
 from stages._runner import run_stage
 name = sys.argv[1]
 rc = run_stage(name, getattr(__import__(f"stages.{name}", fromlist=[name]), name))
-peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+# Its own high-water mark (VmHWM): ru_maxrss survives exec, so this process would report at least the size
+# of pytest when it forked. Its children fork from this stage process: their ru_maxrss bounds them right.
+own = int(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 print(json.dumps({"rc": rc, "maxrss_kb": peak}))
 """
 

@@ -32,8 +32,8 @@ def test_ray_addresses_accepted(address):
             {"splt": {}},
             [
                 "unknown key 'splt'",
-                "allowed here: augment, clip, evaluate, finetune, ingest, metadata, mix, prompts, render, run, split, "
-                "tag",
+                "allowed here: augment, clip, evaluate, finetune, ingest, metadata, mix, prompts, recordings, render, "
+                "run, split, tag",
             ],
         ),
         ({"run": {"workers": 0}}, ["'run.workers' = 0", "'auto' or an integer >= 1"]),

@@ -61,7 +61,8 @@ def test_a_single_note_sounds_at_its_pitch(project, tmp_path):
     t = song.tracks[0]
     assert (t.backend, t.patch, t.rule) == ("soundfont", "gm", "pipes")
     assert t.patch_detail == "soundfont TimGM6mb.sf2 bank 0 preset 73"
-    assert t.alternatives == ["gm", "flute", "pan-flute"]
+    assert t.alternatives[:4] == ["gm", "flute", "pan-flute", "recorder"]
+    assert t.alternatives[4:8] == [f"{p}@FluidR3_GM" for p in t.alternatives[:4]]  # render.alternative_soundfonts
     # the stem starts at the song's time zero and ends after the release, trimmed
     assert 1.0 <= t.duration_s <= 1.0 + 2.0
 
@@ -108,16 +109,19 @@ def test_chunk_size_does_not_change_the_audio(tmp_path):
     assert np.array_equal(big, small)  # also: nothing leaked from the first render into the second
 
 
-def test_a_missing_preset_fails_only_those_tracks(project, tmp_path):
+def test_a_preset_the_patch_names_but_the_soundfont_lacks_stops_before_anything_is_removed(project, tmp_path, caplog):
     tracks = [TrackSpec("Flute", 73, 0, notes=[(69, 0, PPQ, 100)]), TrackSpec("Bass", 33, 1, notes=[(40, 0, PPQ, 100)])]
+    code, (song,), _ = _render(project, tmp_path, tracks)
+    assert code == 0 and len(song.tracks) == 2
+    before = project.out("render").manifest.read_bytes()
     render = {"patches": {"nowhere": {"backend": "soundfont", "bank": 7, "preset": 3}},
               "rules": [{"name": "flutes", "match": {"family": ["Pipe"]}, "patches": ["nowhere"]},
                         {"name": "drums", "match": {"drums": True}, "patches": ["gm-kit"]},
                         {"name": "rest", "match": {"drums": False}, "patches": ["gm"]}]}  # fmt: skip
-    code, (song,), fails = _render(project, tmp_path, tracks, render=render)
-    assert code == 0
-    assert [t.track_name for t in song.tracks] == ["Bass"]
-    assert len(fails) == 1 and "has no preset 3 in bank 7" in fails[0].reason and fails[0].id.endswith("/t00")
+    code, _, _ = _render(project, tmp_path, tracks, render=render)
+    assert code == 2  # a config error: every track of that rule would fail
+    assert "patch 'nowhere' (rule 'flutes'): TimGM6mb.sf2 has no preset 3 in bank 7" in caplog.text
+    assert project.out("render").manifest.read_bytes() == before  # the previous outputs are kept
 
 
 def test_a_kit_or_program_the_soundfont_lacks_falls_back_and_is_recorded(project, tmp_path):
@@ -180,7 +184,7 @@ def test_nearest_preset_prefers_bank_zero_then_the_family_then_fails(monkeypatch
     from pipeline.render.fluid import SoundFontError, nearest_preset
 
     names = {(0, p): f"P{p}" for p in (0, 1, 24, 27, 31)} | {(128, 0): "Standard", (8, 26): "Var"}
-    monkeypatch.setattr(fluid, "_preset_names", lambda sf2: names)
+    monkeypatch.setattr(fluid, "preset_names", lambda sf2: names)
     assert nearest_preset("x.sf2", 8, 26, False) == (8, 26, None)
     assert nearest_preset("x.sf2", 8, 1, False)[:2] == (0, 1)  # the same program in bank 0 first
     assert nearest_preset("x.sf2", 8, 25, False)[:2] == (8, 26)  # then the family in its bank

@@ -302,7 +302,7 @@ def test_near_silent_doubled_and_many_instruments(messy):
 
 def test_drum_kits_and_what_the_soundfont_has(messy):
     fluid = pytest.importorskip("pipeline.render.fluid")
-    kits = {preset for bank, preset in fluid._preset_names(str(fluid.DEFAULT_SF2)) if bank == 128}
+    kits = {preset for bank, preset in fluid.preset_names(str(fluid.DEFAULT_SF2)) if bank == 128}
     assert kits == TIMGM6MB_KITS
     for _, _, truth, pm in messy:
         drums = next(i for i in pm.instruments if i.is_drum)

@@ -21,6 +21,7 @@ from pipeline.params import MixParams, RenderParams
 from pipeline.records import ClipInstrument
 from pipeline.render.events import Backend, SynthEvent, instrument_events
 from pipeline.render.job import DRUM_CHANNEL, make_backend
+from pipeline.render.placement import balanced
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def render_parts(
             continue
         if part.patch not in render.patches:
             raise ItemError(f"{ci.track_id}: patch {part.patch!r} is not defined under render.patches")
-        backend = make_backend(render, part.patch, rule_of(render, ci), ci.program, ci.is_drum)
+        backend = balanced(make_backend(render, part.patch, rule_of(render, ci), ci.program, ci.is_drum), ci.balance)
         events = instrument_events(inst, DRUM_CHANNEL if ci.is_drum else 0, ci.program)
         x = render_part(backend, events, render.sample_rate, frames)
         gain_db = render.patches[part.patch].gain_db

@@ -62,3 +62,17 @@ def key_signatures(pm: pretty_midi.PrettyMIDI) -> list[KeySignature]:
         pc, scale = from_key_number(ks.key_number)
         out.append(KeySignature(time_s=round(float(ks.time), 6), tonic=NOTE_NAMES[pc], scale=scale))
     return out
+
+
+PAN_CC = 10
+
+
+def first_pan(inst: pretty_midi.Instrument) -> int | None:
+    """The pan controller (CC10) value in effect when the track's first note starts (or its first pan,
+    if every one comes later); None when the track sets no pan."""
+    pans = sorted((cc.time, i, cc.value) for i, cc in enumerate(inst.control_changes) if cc.number == PAN_CC)
+    if not pans:
+        return None
+    start = min((n.start for n in inst.notes), default=0.0)
+    before = [v for t, _, v in pans if t <= start]
+    return int(before[-1] if before else pans[0][2])

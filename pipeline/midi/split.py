@@ -58,6 +58,7 @@ def _track_record(
         end_s=round(max(n.end for n in inst.notes), 6),
         n_pitch_bends=len(inst.pitch_bends),
         n_control_changes=len(inst.control_changes),
+        midi_pan=describe.first_pan(inst),
     )
 
 

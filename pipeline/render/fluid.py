@@ -62,7 +62,7 @@ def _loaded(sf2: str):
 
 
 @functools.cache
-def _preset_names(sf2: str) -> dict[tuple[int, int], str]:
+def preset_names(sf2: str) -> dict[tuple[int, int], str]:
     """Every (bank, preset) the SoundFont defines, read once per process."""
     synth, sfid = _loaded(sf2)
     names = {}
@@ -80,7 +80,7 @@ def nearest_preset(sf2: str, bank: int, preset: int, is_drum: bool) -> tuple[int
     preset 0), and a melodic program's same program in bank 0, then the nearest program of its GM family
     (8 programs: ties go to the lower) in its bank, then in bank 0. `why` says what was missing (None
     when nothing was). Raises SoundFontError if none of these exists."""
-    names = _preset_names(sf2)
+    names = preset_names(sf2)
     if (bank, preset) in names:
         return bank, preset, None
     missing = f"{Path(sf2).name} has no preset {preset} in bank {bank}"
@@ -112,7 +112,7 @@ class SoundFontBackend:
             bank, preset, self.fallback = nearest_preset(self.sf2, bank, preset, fallback_for)
         self.bank, self.preset = bank, preset
         self.sample_rate, self.reverb, self.chorus = sample_rate, reverb, chorus
-        if (bank, preset) not in _preset_names(self.sf2):
+        if (bank, preset) not in preset_names(self.sf2):
             raise SoundFontError(f"{Path(self.sf2).name} has no preset {preset} in bank {bank}")
 
     def render(

@@ -9,11 +9,12 @@ import pretty_midi
 
 from pipeline.midi.load import parse_midi
 from pipeline.parallel import ItemError
-from pipeline.params import RenderParams
+from pipeline.params import PatchSpec, RenderParams
 from pipeline.records import RenderedTrack, Track
 from pipeline.render.events import Backend, instrument_events
 from pipeline.render.fluid import SoundFontBackend
 from pipeline.render.patches import choose_patch, describe_patch, soundfont_file, soundfont_preset
+from pipeline.render.placement import CENTRE, Placement, balanced
 from pipeline.render.track import RenderSettings, render_with_headroom
 
 DRUM_CHANNEL = 9
@@ -27,6 +28,7 @@ class RenderJob:
     params: RenderParams
     seed: int
     unreproducible: frozenset[str] = frozenset()  # VST3 patches whose output varies from run to run
+    placement: Placement = CENTRE  # where the track sits (pipeline/render/placement.py)
 
 
 def settings_of(params: RenderParams) -> RenderSettings:
@@ -65,8 +67,9 @@ def render_track(job: RenderJob) -> RenderedTrack:
     events = instrument_events(inst, DRUM_CHANNEL if t.is_drum else 0)
     out = job.out_dir / t.song_id / f"{t.id.rsplit('/', 1)[1]}.flac"
     spec = params.patches[choice.patch]
-    audio = render_with_headroom(backend, events, out, settings_of(params), spec.gain_db)
+    placement = job.placement
     played = backend if isinstance(backend, SoundFontBackend) else None  # its bank and preset, after any fallback
+    audio = render_with_headroom(balanced(backend, placement.balance), events, out, settings_of(params), spec.gain_db)
     if played is not None:
         detail = describe_patch(spec, t.program, t.is_drum, played.bank, played.preset, soundfont=Path(played.sf2).name)
     else:
@@ -86,6 +89,8 @@ def render_track(job: RenderJob) -> RenderedTrack:
         rule=choice.rule,
         patch=choice.patch,
         patch_detail=detail,
+        pan=placement.pan,
+        pan_source=placement.source,
         fallback=played.fallback if played is not None else None,
         alternatives=list(choice.alternatives),
         duration_s=round(audio.duration_s, 6),
@@ -101,8 +106,6 @@ def check_patches(params: RenderParams, cache_dir: Path | None = None) -> frozen
 
     With `cache_dir`, a VST3 patch that passed before, with the same plugin files, settings files
     and spec, is not loaded again here (a load costs seconds; workers load it anyway)."""
-    from pipeline.params import ConfigError
-
     unreproducible: set[str] = set()
     checked: set[str] = set()
     for rule in params.rules:
@@ -116,7 +119,27 @@ def check_patches(params: RenderParams, cache_dir: Path | None = None) -> frozen
 
                 if not checked_reproducible(spec, name, rule.name, params, cache_dir):
                     unreproducible.add(name)
-            elif (sf2 := soundfont_file(spec, params)) and not Path(sf2).is_file():
-                where = "" if spec.sf2 else " (render.soundfont)"
-                raise ConfigError(f"patch '{name}' (rule '{rule.name}'): SoundFont not found: {sf2}{where}")
+            else:
+                _check_soundfont_patch(spec, name, rule.name, params)
     return frozenset(unreproducible)
+
+
+def _check_soundfont_patch(spec: PatchSpec, name: str, rule: str, params: RenderParams) -> None:
+    """The SoundFont exists and, for a patch that names its preset, holds it (a track would fail)."""
+    from pipeline.params import ConfigError
+    from pipeline.render.fluid import DEFAULT_SF2, SoundFontError, preset_names
+
+    sf2 = soundfont_file(spec, params)
+    if sf2 and not Path(sf2).is_file():
+        where = "" if spec.sf2 else " (render.soundfont)"
+        raise ConfigError(f"patch '{name}' (rule '{rule}'): SoundFont not found: {sf2}{where}")
+    if spec.preset is None:
+        return  # the track's own program or kit, with fallbacks
+    bank = spec.bank if spec.bank is not None else 0
+    try:
+        names = preset_names(str(sf2 or DEFAULT_SF2))
+    except SoundFontError as e:
+        raise ConfigError(f"patch '{name}' (rule '{rule}'): {e}") from None
+    if (bank, spec.preset) not in names:
+        where = Path(sf2 or DEFAULT_SF2).name
+        raise ConfigError(f"patch '{name}' (rule '{rule}'): {where} has no preset {spec.preset} in bank {bank}")

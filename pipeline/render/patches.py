@@ -70,3 +70,28 @@ def describe_patch(
     asked = soundfont_preset(spec, program, is_drum)
     bank, preset = asked[0] if bank is None else bank, asked[1] if preset is None else preset
     return f"soundfont {soundfont or spec.sf2 or 'TimGM6mb.sf2'} bank {bank} preset {preset}"
+
+
+def sounds_per_family(params: RenderParams) -> dict[str, int]:
+    """Per GM family, the fewest distinct sounds a track of it can be rendered with (the base patch and its
+    timbre alternatives, over the family's programs or kits; a patch playing the track's own program
+    counts once with a named preset of that program). Rules by track name are left out."""
+    from pipeline.params import GM_DRUM_KITS, GM_FAMILIES, gm_family
+
+    out: dict[str, int] = {}
+    for family in GM_FAMILIES:
+        drums = family == "Drums"
+        programs = GM_DRUM_KITS if drums else [p for p in range(128) if gm_family(p, False) == family]
+        counts = []
+        for program in programs:
+            rule = next((r for r in params.rules if r.match.matches(program, drums, None)), None)
+            if rule is None:
+                continue
+            sounds = {
+                describe_patch(params.patches[n], program, drums, soundfont=soundfont_file(params.patches[n], params))
+                for n in rule.patches
+            }
+            counts.append(len(sounds))
+        if counts:
+            out[family] = min(counts)
+    return out

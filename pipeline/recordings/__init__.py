@@ -1,0 +1,1 @@
+"""Recordings as a second source: audio files with labels a person confirms."""

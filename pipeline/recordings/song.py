@@ -1,0 +1,169 @@
+"""One recording -> a song record: convert the audio, estimate, and merge with the person's labels.
+
+Hand labels win. An estimate fills a field only when the person left it empty (or
+left it marked `estimated`) and the estimator is sure enough; otherwise the field
+stays empty and the record says why (`withheld`). The record lists which fields are
+hand-labelled and which estimated, so prompts and audits can tell them apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from pipeline.ids import song_id
+from pipeline.parallel import ItemError
+from pipeline.params import RecordingsParams
+from pipeline.recordings.audio import SAMPLE_RATE, convert, probe, sha256_file
+from pipeline.recordings.estimate import estimate
+from pipeline.recordings.labels import LabelRow
+from pipeline.recordings.vocab import map_instrument
+from pipeline.records import RecordedInstrument, RecordingEstimates, RecordingSong
+
+
+@dataclass(frozen=True)
+class RecordingJob:
+    file: str  # relative to `folder`, '/'-separated
+    folder: Path
+    root: Path  # the project root (record paths are relative to it)
+    out_dir: Path
+    row: LabelRow | None
+    params: RecordingsParams
+
+
+@dataclass(frozen=True)
+class Made:
+    song: RecordingSong
+    warnings: list[str]
+
+
+def default_names(file: str) -> tuple[str, str]:
+    """(artist, title) of an unlabelled file: its folder and its name, as the MIDI `dir` source does."""
+    p = PurePosixPath(file)
+    return (p.parent.name or "unknown"), p.stem
+
+
+def instruments_of(row: LabelRow | None) -> tuple[list[RecordedInstrument], list[str]]:
+    """The row's instrument words in the GM vocabulary, and the words that are not in it."""
+    known, unknown = [], []
+    for word in row.instruments if row else []:
+        mapped = map_instrument(word)
+        (known.append(mapped) if mapped else unknown.append(word))
+    return known, unknown
+
+
+def merged_labels(row: LabelRow | None, est: RecordingEstimates, p: RecordingsParams) -> dict[str, object]:
+    """key and bpm with provenance: {key, bpm, hand, estimated, withheld}."""
+    hand = row.hand_fields() if row else []
+    out: dict[str, object] = {"withheld": {}}
+    estimated: list[str] = []
+    if "bpm" in hand:
+        out["bpm"] = row.bpm if row else None
+    elif est.bpm is not None and (est.bpm_confidence or 0) >= p.min_tempo_confidence:
+        out["bpm"] = est.bpm
+        estimated.append("bpm")
+    else:
+        out["bpm"] = None
+        out["withheld"]["bpm"] = (
+            f"beat confidence {est.bpm_confidence} < recordings.min_tempo_confidence {p.min_tempo_confidence:g}"
+            if est.bpm_confidence is not None
+            else f"too short to estimate ({est.analysed_s:g} s)"
+        )
+    if "key" in hand:
+        out["key"] = row.key if row else None
+    elif est.key is not None and (est.key_strength or 0) >= p.min_key_strength:
+        out["key"] = est.key
+        estimated.append("key")
+    else:
+        out["key"] = None
+        out["withheld"]["key"] = (
+            f"key strength {est.key_strength} < recordings.min_key_strength {p.min_key_strength:g}"
+            if est.key_strength is not None
+            else f"too short to estimate ({est.analysed_s:g} s)"
+        )
+    out["hand"], out["estimated"] = hand, estimated
+    return out
+
+
+def make_recording(job: RecordingJob) -> Made:
+    p, row = job.params, job.row
+    src = job.folder / job.file
+    info = probe(src)
+    if info.duration_s < p.min_duration_s:
+        raise ItemError(f"{info.duration_s:.1f} s is shorter than recordings.min_duration_s {p.min_duration_s:g}")
+    if info.duration_s > p.max_duration_s:
+        raise ItemError(f"{info.duration_s:.0f} s is longer than recordings.max_duration_s {p.max_duration_s:g}")
+    artist, title = default_names(job.file)
+    artist, title = (row.artist or artist, row.title or title) if row else (artist, title)
+    sid = song_id(artist, title, sha256_file(src))
+    dst = job.out_dir / sid / "mix.flac"
+    converted = convert(src, info, dst)
+    loudness = converted.measured.loudness_lufs
+    if loudness is None or loudness < p.silence_lufs:
+        dst.unlink(missing_ok=True)
+        level = "no gated block" if loudness is None else f"{loudness:.1f} LUFS"
+        raise ItemError(f"silent: {level} is below recordings.silence_lufs {p.silence_lufs:g}")
+    est = estimate(src, info, p)
+    labels = merged_labels(row, est, p)
+    instruments, unknown = instruments_of(row)
+    warnings = [f"instrument {w!r} is not in the GM vocabulary (pipeline/recordings/vocab.py): left out"
+                for w in unknown]  # fmt: skip
+    song = RecordingSong(
+        id=sid,
+        artist=artist,
+        title=title,
+        source=job.file,
+        source_format=info.format,
+        source_sample_rate=info.sample_rate,
+        source_channels=info.channels,
+        audio=dst.relative_to(job.root).as_posix(),
+        sample_rate=SAMPLE_RATE,
+        duration_s=round(converted.duration_s, 6),
+        loudness_lufs=round(loudness, 3),
+        gain_db=converted.gain_db,
+        instruments=instruments,
+        genre_tags=list(row.genre) if row else [],
+        mood_tags=list(row.mood) if row else [],
+        key=labels["key"],
+        bpm=labels["bpm"],
+        meter=row.meter if row else None,
+        description=row.description if row else None,
+        licence=row.licence if row else None,
+        attribution=row.attribution if row else None,
+        hand=labels["hand"],
+        estimated=labels["estimated"],
+        withheld=labels["withheld"],
+        estimates=est,
+    )  # type: ignore[arg-type]
+    return Made(song, warnings)
+
+
+def draft_row(job: RecordingJob) -> dict[str, object]:
+    """The labels file row a person starts from: their labels as they are, every empty estimable
+    field filled with the estimate (marked `estimated`), and the estimators' confidences beside."""
+    p, row = job.params, job.row
+    src = job.folder / job.file
+    info = probe(src)
+    est = estimate(src, info, p)
+    artist, title = default_names(job.file)
+    base = row.model_dump() if row else {"file": job.file, "artist": artist, "title": title}
+    hand = row.hand_fields() if row else ["artist", "title"]
+    estimated = []
+    for field, value in (("bpm", est.bpm), ("key", est.key)):
+        if field not in hand and value is not None:
+            base[field] = value
+            estimated.append(field)
+    sure = {
+        "bpm": (est.bpm_confidence or 0) >= p.min_tempo_confidence,
+        "key": (est.key_strength or 0) >= p.min_key_strength,
+    }
+    unsure = [f for f in estimated if not sure[f]]
+    note = f"unsure: {', '.join(unsure)} (below the confidence the pipeline uses; confirm or clear)" if unsure else ""
+    return {
+        **base,
+        "estimated": estimated,
+        "duration_s": round(info.duration_s, 3),
+        "bpm_confidence": est.bpm_confidence,
+        "key_strength": est.key_strength,
+        "note": note,
+    }
