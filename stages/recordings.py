@@ -7,10 +7,14 @@ and summary.json. With no audio in the folder it writes empty outputs.
 `python -m stages.recordings --draft-labels [PATH]` writes the labels file to edit
 instead (default: recordings.labels): every audio file, the person's labels as they
 are, empty key and bpm filled with estimates and marked `estimated`.
+`--labelstudio-export TASKS.json` / `--labelstudio-import EXPORT.json` carry the labels
+file to and from Label Studio.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import shutil
 import sys
@@ -21,6 +25,7 @@ from pipeline.layout import StageDir
 from pipeline.parallel import map_items
 from pipeline.params import ConfigError, Params, ParamsError, load_params
 from pipeline.recordings.labels import LabelRow, read_labels, write_labels
+from pipeline.recordings.labelstudio import export_tasks, import_tasks, label_config, write_tasks
 from pipeline.recordings.song import Made, RecordingJob, draft_row, make_recording
 from pipeline.records import ESTIMABLE_FIELDS, LABEL_FIELDS, Failure, RecordingSong
 from stages._runner import StageResult, run_stage
@@ -71,6 +76,7 @@ def recordings(params: Params, out: StageDir) -> StageResult:
         failures.append(Failure(id=name, stage="recordings", reason=f"{labels_file.name} labels a file the folder "
                                 f"does not hold ({params.recordings.path}/{name})"))  # fmt: skip
     unlabelled = [f for f in files if f not in labels.rows]
+    out.out("audio").mkdir(parents=True, exist_ok=True)  # a DVC output, even with no recordings
     outcomes = map_items(make_recording, _jobs(params, root, out.out("audio"), files, labels.rows), params.run,
                          desc="recordings: files", unit="file")  # fmt: skip
     records: list[RecordingSong] = []
@@ -114,19 +120,16 @@ def recordings(params: Params, out: StageDir) -> StageResult:
 
 def draft_labels(root: Path, dest: Path | None = None) -> int:
     """Write the labels file to edit (see the module docstring); the previous one is kept as .bak."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    try:
-        params = load_params(root / "params.yaml")
-        check(params, root)
-    except (ParamsError, ConfigError) as exc:
-        log.error("recordings --draft-labels: %s", exc)
+    found = _labels_cli(root)
+    if found is None:
         return 2
-    dest = dest or labels_path(params, root)
+    params, labels_file = found
+    dest = dest or labels_file
     if dest.suffix.lower() not in (".csv", ".jsonl"):
         log.error("recordings --draft-labels: the labels file must end in .csv or .jsonl: %s", dest)
         return 2
     files = audio_files(params, root)
-    labels = read_labels(labels_path(params, root))
+    labels = read_labels(labels_file)
     for where, why in labels.errors:
         log.warning("  %s: %s (kept out of the draft; fix the row)", where, why)
     outcomes = map_items(draft_row, _jobs(params, root, root, files, labels.rows), params.run,
@@ -144,14 +147,79 @@ def draft_labels(root: Path, dest: Path | None = None) -> int:
     return 0
 
 
-def main(root: Path | None = None, argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    root = Path.cwd() if root is None else root
-    if args and args[0] == "--draft-labels":
-        return draft_labels(root, Path(args[1]) if len(args) > 1 else None)
-    if args:
-        print("usage: python -m stages.recordings [--draft-labels [PATH]]", file=sys.stderr)
+def _labels_cli(root: Path) -> tuple[Params, Path] | None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        params = load_params(root / "params.yaml")
+        check(params, root)
+    except (ParamsError, ConfigError) as exc:
+        log.error("recordings: %s", exc)
+        return None
+    return params, labels_path(params, root)
+
+
+def labelstudio_export(root: Path, dest: Path, audio_url: str) -> int:
+    """The labels file as Label Studio tasks (`dest`) and the labeling interface beside it (.xml)."""
+    found = _labels_cli(root)
+    if found is None:
         return 2
+    params, labels_file = found
+    labels = read_labels(labels_file)
+    for where, why in labels.errors:
+        log.warning("  %s: %s (not exported; fix the row)", where, why)
+    base = Path(params.recordings.path).as_posix().strip("/")
+    tasks = export_tasks(list(labels.rows.values()), lambda f: f"{audio_url}{base}/{f}")
+    write_tasks(dest, tasks)
+    dest.with_suffix(".xml").write_text(label_config())
+    log.info("recordings: %d tasks -> %s; labeling interface -> %s", len(tasks), dest, dest.with_suffix(".xml"))
+    return 0
+
+
+def labelstudio_import(root: Path, source: Path) -> int:
+    """Label Studio's JSON export -> the labels file (the old one: .bak); annotations are hand labels."""
+    found = _labels_cli(root)
+    if found is None:
+        return 2
+    _, labels_file = found
+    try:
+        tasks = json.loads(source.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        log.error("recordings: cannot read %s: %s", source, exc)
+        return 2
+    rows, errors = import_tasks(tasks if isinstance(tasks, list) else [])
+    for where, why in errors:
+        log.warning("  %s: %s (left out)", where, why)
+    if labels_file.exists():
+        shutil.copy2(labels_file, labels_file.with_name(labels_file.name + ".bak"))
+    write_labels(labels_file, [r.model_dump() for r in rows])
+    log.info("recordings: %d rows from %s -> %s", len(rows), source, labels_file)
+    return 0
+
+
+def main(root: Path | None = None, argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m stages.recordings", description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--draft-labels",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="write the labels file to edit (default: recordings.labels) instead of running",
+    )
+    ap.add_argument("--labelstudio-export", metavar="TASKS.json", help="labels as Label Studio tasks (+ .xml)")
+    ap.add_argument(
+        "--audio-url",
+        default="/data/local-files/?d=",
+        help="prefix of the tasks' audio URLs (default: Label Studio's local files)",
+    )
+    ap.add_argument("--labelstudio-import", metavar="EXPORT.json", help="Label Studio's JSON export -> labels")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)  # fmt: skip
+    root = Path.cwd() if root is None else root
+    if args.draft_labels is not None:
+        return draft_labels(root, Path(args.draft_labels) if args.draft_labels else None)
+    if args.labelstudio_export:
+        return labelstudio_export(root, Path(args.labelstudio_export), args.audio_url)
+    if args.labelstudio_import:
+        return labelstudio_import(root, Path(args.labelstudio_import))
     return run_stage("recordings", recordings, root=root, check=check)
 
 

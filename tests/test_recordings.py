@@ -202,3 +202,49 @@ def test_the_same_inputs_give_the_same_bytes(project, tmp_path):
 )  # fmt: skip
 def test_keys_are_read_in_the_spellings_people_write(text, key):
     assert normalise_key(text) == key
+
+
+def test_label_studio_round_trip_keeps_every_field_and_a_labellers_answer_becomes_a_hand_label(project, tmp_path):
+    from pipeline.recordings.labelstudio import export_tasks, import_tasks, label_config
+
+    rows = [
+        {"file": "a.wav", "artist": "Trio", "title": "Night", "instruments": "drums; upright bass", "genre": "jazz",
+         "mood": "calm; dark", "key": "A minor", "bpm": "121.5", "meter": "4/4", "description": "brushes, walking bass",
+         "licence": "CC-BY-4.0", "attribution": "The Trio", "estimated": "key"},
+        {"file": "sub/b.ogg", "bpm": "96.05", "key": "D major", "estimated": "bpm; key"},
+    ]  # fmt: skip
+    (project.root / "rec").mkdir()
+    labels = read_labels(_labels(project, rows))
+    assert not labels.errors
+    tasks = export_tasks(list(labels.rows.values()), lambda f: f"/data/local-files/?d=rec/{f}")
+    assert tasks[0]["data"] == {"audio": "/data/local-files/?d=rec/a.wav", "file": "a.wav"}
+    assert {r["from_name"] for r in tasks[0]["predictions"][0]["result"]} == {"key"}  # estimates to confirm
+    assert "annotations" not in tasks[1]
+    config = label_config()
+    for name in ("key", "bpm", "instruments", "attribution"):  # a control per column, named as it
+        assert f'name="{name}"' in config
+    # Label Studio's export: the same tasks with ids, timestamps and a cancelled attempt
+    exported = json.loads(json.dumps(tasks))
+    for i, t in enumerate(exported):
+        t["id"] = i + 1
+        t.setdefault("annotations", []).insert(0, {"was_cancelled": True, "result": []})
+    back, errors = import_tasks(exported)
+    assert not errors and {r.file: r for r in back} == labels.rows  # every field, hand or estimated, kept
+    # a labeller confirms b's key (choices) and writes its instruments (a TextArea, one per line)
+    exported[1]["annotations"].append({"result": [
+        {"from_name": "key", "to_name": "audio", "type": "choices", "value": {"choices": ["D major"]}},
+        {"from_name": "instruments", "to_name": "audio", "type": "textarea", "value": {"text": ["piano\nbass"]}},
+    ]})  # fmt: skip
+    (_, b), _ = import_tasks(exported)
+    assert b.estimated == ["bpm"] and b.key == "D major" and b.instruments == ["piano", "bass"]
+    assert set(b.hand_fields()) == {"key", "instruments"}
+    # the stage's commands write both files and read the export back into the labels file
+    _params(project)
+    out = tmp_path / "tasks.json"
+    assert stage.main(root=project.root, argv=["--labelstudio-export", str(out)]) == 0
+    assert json.loads(out.read_text()) == tasks and out.with_suffix(".xml").read_text() == config
+    (tmp_path / "export.json").write_text(json.dumps(exported))
+    assert stage.main(root=project.root, argv=["--labelstudio-import", str(tmp_path / "export.json")]) == 0
+    again = read_labels(project.root / "rec" / "labels.csv")
+    assert again.rows["sub/b.ogg"] == b and again.rows["a.wav"] == labels.rows["a.wav"]
+    assert (project.root / "rec" / "labels.csv.bak").exists()

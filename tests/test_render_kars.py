@@ -20,6 +20,7 @@ from pipeline.io.manifest import read_manifest
 from pipeline.params import PatchSpec
 from pipeline.records import RenderSong
 from pipeline.render.events import instrument_events
+from pipeline.render.placement import balance_gains
 from pipeline.render.track import CLIP_LEVEL, RenderSettings, render_with_headroom
 from pipeline.render.vst3 import Vst3Backend, Vst3Error, is_reproducible, load_vst3, state_problem
 from tests.audio_checks import onsets
@@ -164,7 +165,11 @@ def test_the_render_stage_plays_kars_on_the_tempo_map_and_says_it_is_not_reprodu
     ((track,),) = [s.tracks for s in read_manifest(project.out("render").manifest, RenderSong)]
     assert track.backend == "vst3" and "not reproducible" in track.patch_detail
     x, sr = sf.read(str(project.root / track.audio), dtype="float32")
-    assert np.array_equal(x[:, 0], x[:, 1])
+    # the mono bus on both channels, then the guitar's family position (a constant-power balance) on top
+    assert track.pan_source == "family" and track.pan != 0
+    left, right = balance_gains(track.pan)
+    loud = np.abs(x).max(axis=1) > 1e-3
+    np.testing.assert_allclose(x[loud, 0] * right, x[loud, 1] * left, rtol=2e-4, atol=2.0**-22)
     got = onsets(x, sr, threshold_db=-50, quiet_s=0.02)
     assert len(got) == 12 and np.max(np.abs(got - _expected_starts(beats))) < 0.0005
     summary = json.loads(project.out("render").summary.read_text())
