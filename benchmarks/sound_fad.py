@@ -26,11 +26,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import librosa
 import numpy as np
 import pyloudnorm
-import scipy.linalg
 import soundfile as sf
 import tensorflow as tf
 from musicnn import configuration as config
 from musicnn import models
+
+from pipeline.analysis.frechet import frechet_distance
 
 SR = config.SR  # 16 kHz
 PATCH_S = 3.0
@@ -79,15 +80,6 @@ class Embedder:
         return self.session.run(self.penultimate, feed_dict={self.x: batch, self.training: False})
 
 
-def frechet(a: np.ndarray, b: np.ndarray) -> float:
-    mu1, mu2 = a.mean(axis=0), b.mean(axis=0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root, _ = scipy.linalg.sqrtm(s1 @ s2, disp=False)
-    if np.iscomplexobj(root):
-        root = root.real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * root))
-
-
 def main() -> None:
     job = json.load(sys.stdin)
     embedder = Embedder()
@@ -100,12 +92,12 @@ def main() -> None:
     out = {"patches": {k: len(v) for k, v in emb.items()}, "distances": {}, "bootstrap": {}}
     rng = np.random.default_rng(0)
     for a, b in job["pairs"]:
-        out["distances"][f"{a}|{b}"] = round(frechet(emb[a], emb[b]), 3)
+        out["distances"][f"{a}|{b}"] = round(frechet_distance(emb[a], emb[b]), 3)
         # The spread from which files happened to be in the first set: FD over files drawn with replacement.
         draws = []
         for _ in range(job.get("bootstrap", 0)):
             pick = rng.integers(len(per_file[a]), size=len(per_file[a]))
-            draws.append(frechet(np.concatenate([per_file[a][i] for i in pick]), emb[b]))
+            draws.append(frechet_distance(np.concatenate([per_file[a][i] for i in pick]), emb[b]))
         if draws:
             out["bootstrap"][f"{a}|{b}"] = [round(float(np.percentile(draws, q)), 3) for q in (5, 50, 95)]
     json.dump(out, sys.stdout)
