@@ -52,36 +52,49 @@ def instruments_of(row: LabelRow | None) -> tuple[list[RecordedInstrument], list
     return known, unknown
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """One estimable field's estimate and whether it clears its threshold."""
+
+    value: object
+    confidence: float | None
+    threshold: float
+    measure: str  # what the confidence is
+    param: str  # the threshold's params key
+
+    @property
+    def sure(self) -> bool:
+        return self.value is not None and (self.confidence or 0) >= self.threshold
+
+
+def estimates_of(est: RecordingEstimates, p: RecordingsParams) -> dict[str, Estimate]:
+    return {
+        "bpm": Estimate(est.bpm, est.bpm_confidence, p.min_tempo_confidence, "beat confidence",
+                        "recordings.min_tempo_confidence"),
+        "key": Estimate(est.key, est.key_strength, p.min_key_strength, "key strength", "recordings.min_key_strength"),
+    }  # fmt: skip
+
+
 def merged_labels(row: LabelRow | None, est: RecordingEstimates, p: RecordingsParams) -> dict[str, object]:
     """key and bpm with provenance: {key, bpm, hand, estimated, withheld}."""
     hand = row.hand_fields() if row else []
-    out: dict[str, object] = {"withheld": {}}
+    out: dict[str, object] = {}
     estimated: list[str] = []
-    if "bpm" in hand:
-        out["bpm"] = row.bpm if row else None
-    elif est.bpm is not None and (est.bpm_confidence or 0) >= p.min_tempo_confidence:
-        out["bpm"] = est.bpm
-        estimated.append("bpm")
-    else:
-        out["bpm"] = None
-        out["withheld"]["bpm"] = (
-            f"beat confidence {est.bpm_confidence} < recordings.min_tempo_confidence {p.min_tempo_confidence:g}"
-            if est.bpm_confidence is not None
-            else f"too short to estimate ({est.analysed_s:g} s)"
-        )
-    if "key" in hand:
-        out["key"] = row.key if row else None
-    elif est.key is not None and (est.key_strength or 0) >= p.min_key_strength:
-        out["key"] = est.key
-        estimated.append("key")
-    else:
-        out["key"] = None
-        out["withheld"]["key"] = (
-            f"key strength {est.key_strength} < recordings.min_key_strength {p.min_key_strength:g}"
-            if est.key_strength is not None
-            else f"too short to estimate ({est.analysed_s:g} s)"
-        )
-    out["hand"], out["estimated"] = hand, estimated
+    withheld: dict[str, str] = {}
+    for field, e in estimates_of(est, p).items():
+        if field in hand:
+            out[field] = getattr(row, field)
+        elif e.sure:
+            out[field] = e.value
+            estimated.append(field)
+        else:
+            out[field] = None
+            withheld[field] = (
+                f"{e.measure} {e.confidence} < {e.param} {e.threshold:g}"
+                if e.confidence is not None
+                else f"too short to estimate ({est.analysed_s:g} s)"
+            )
+    out["hand"], out["estimated"], out["withheld"] = hand, sorted(estimated), withheld
     return out
 
 
@@ -149,15 +162,13 @@ def draft_row(job: RecordingJob) -> dict[str, object]:
     base = row.model_dump() if row else {"file": job.file, "artist": artist, "title": title}
     hand = row.hand_fields() if row else ["artist", "title"]
     estimated = []
-    for field, value in (("bpm", est.bpm), ("key", est.key)):
-        if field not in hand and value is not None:
-            base[field] = value
+    found = estimates_of(est, p)
+    for field, e in found.items():
+        if field not in hand and e.value is not None:
+            base[field] = e.value
             estimated.append(field)
-    sure = {
-        "bpm": (est.bpm_confidence or 0) >= p.min_tempo_confidence,
-        "key": (est.key_strength or 0) >= p.min_key_strength,
-    }
-    unsure = [f for f in estimated if not sure[f]]
+    estimated.sort()
+    unsure = [f for f in estimated if not found[f].sure]
     note = f"unsure: {', '.join(unsure)} (below the confidence the pipeline uses; confirm or clear)" if unsure else ""
     return {
         **base,
