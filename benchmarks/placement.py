@@ -69,7 +69,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = args.keep or Path(tmp)
         midi = _midi_folder(scratch, args.midi, None)
-        runs = {mode: _mixes(scratch / mode, midi, mode, args.workers) for mode in ("midi", "auto")}
+        runs = {mode: _mixes(scratch / f"run-{mode}", midi, mode, args.workers) for mode in ("midi", "auto")}
     both = sorted(set(runs["midi"]) & set(runs["auto"]))
     placed = [s for s in both if runs["auto"][s]["sources"] == ["midi"]]
     unplaced = [s for s in both if "family" in runs["auto"][s]["sources"]]
