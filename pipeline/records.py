@@ -142,6 +142,11 @@ class SplitSong(Record):
         return self
 
 
+def stem_balance(pan: float, pan_source: str) -> float:
+    """The balance render applies to a stem: its pan when placed by family; MIDI pan is the synth's."""
+    return pan if pan_source == "family" else 0.0
+
+
 class Sound(BaseModel):
     """Which instrument made a stem, and how: shared by a rendered track and its normalised stem."""
 
@@ -161,6 +166,10 @@ class Sound(BaseModel):
         description="midi: the file's pan controller, played by the synth; family: render.placement's "
         "seeded position, applied to the stem as a constant-power balance",
     )
+
+    @property
+    def balance(self) -> float:
+        return stem_balance(self.pan, self.pan_source)
 
 
 class StemMeasure(BaseModel):

@@ -266,7 +266,7 @@ def _cut_plan(song: _Song, cid: str, plan: ClipPlan) -> tuple[list[Clip], list[t
         ClipInstrument(
             track_id=part.track.id, midi_track=k, name=part.track.name, family=part.track.family,
             subfamily=part.track.subfamily, program=part.track.program, is_drum=part.track.is_drum,
-            patch=part.stem.patch, balance=part.stem.pan if part.stem.pan_source == "family" else 0.0,
+            patch=part.stem.patch, balance=part.stem.balance,
             alternatives=song.alternatives.get(part.track.id, [part.stem.patch]),
             notation=notation_info(describe_notation(part.inst, part.pm, start_s, end_s)),
         )

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pipeline.io.atomic import write_bytes
 from pipeline.midi.keys import NOTE_NAMES
 from pipeline.recordings.labels import LIST_FIELDS, LabelRow
 from pipeline.records import LABEL_FIELDS
@@ -119,6 +120,4 @@ def import_tasks(tasks: list[dict[str, Any]]) -> tuple[list[LabelRow], list[tupl
 
 
 def write_tasks(path: Path, tasks: list[dict[str, Any]]) -> None:
-    from pipeline.io.atomic import write_bytes
-
     write_bytes(path, (json.dumps(tasks, indent=1, ensure_ascii=False) + "\n").encode())

@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.ids import item_rng
 from pipeline.params import PlacementParams
-from pipeline.records import Track
+from pipeline.records import Track, stem_balance
 from pipeline.render.events import Backend, SynthEvent
 
 CENTRE_CC = 64
@@ -33,7 +33,7 @@ class Placement:
     @property
     def balance(self) -> float:
         """The balance render applies to the stem (MIDI pan is the synth's)."""
-        return self.pan if self.source == "family" else 0.0
+        return stem_balance(self.pan, self.source)
 
 
 CENTRE = Placement(0.0, "midi")
