@@ -897,6 +897,12 @@ class FinetuneParams(Section):
     warmup: float = Field(0.99, ge=0, lt=1, description="InverseLR warmup (exponential, as SAO)")
     ema: bool = Field(True, description="exponential moving average of the DiT weights (exported when on)")
     cfg_dropout: float = Field(0.1, ge=0, le=1, description="conditioning dropout for classifier-free guidance")
+    recordings_share: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="share of train hours from recordings, reached by repeating one source's clips; null: as made",
+    )
     smoke: SmokeParams = SmokeParams()
     demos: DemoParams = DemoParams()
 
@@ -1005,6 +1011,23 @@ class EvaluateParams(Section):
     )
 
 
+class RecordingGridParams(Section):
+    """The beat and bar grid clips of a recording are cut on (pipeline/recordings/grid.py)."""
+
+    max_s: float = Field(
+        900.0, gt=0, description="recordings up to this long get a beat grid; longer ones are cut by time"
+    )
+    max_drift: float = Field(
+        0.08, gt=0, le=1, description="(p90 - p10) / median beat interval above which the tempo is not steady"
+    )
+    hand_bpm_tolerance: float = Field(
+        0.04, gt=0, le=0.2, description="how far the beats' tempo may lie from a hand BPM (or its double or half)"
+    )
+    min_downbeat_contrast: float = Field(
+        0.2, ge=0, le=1, description="how much the downbeat phase must stand out (relative margin) to state bars"
+    )
+
+
 class RecordingsParams(Section):
     """Recordings as a second source beside the rendered MIDI (pipeline/recordings)."""
 
@@ -1024,6 +1047,7 @@ class RecordingsParams(Section):
     )
     min_key_strength: float = Field(0.6, ge=0, le=1, description="key strength below which no key is estimated")
     key_profile: EssentiaKeyProfile = Field("bgate", description="essentia KeyExtractor profile")
+    grid: RecordingGridParams = RecordingGridParams()
 
     @field_validator("extensions")
     @classmethod

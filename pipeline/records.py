@@ -7,6 +7,7 @@ unknown keys, and check their invariants when built.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -341,18 +342,23 @@ class MetadataSong(Record):
 Split = Literal["train", "validation", "test"]
 
 
+RECORDED_PATCH = "recorded"
+
+
 class ClipInstrument(BaseModel):
     """An instrument that plays in a clip's span, and how it was rendered (so augment can re-render it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     track_id: str
-    midi_track: int = Field(ge=0, description="index of its track in the clip's MIDI span file")
-    name: str = Field(description="General MIDI instrument (or drum kit) name")
+    midi_track: int | None = Field(
+        ge=0, description="index of its track in the clip's MIDI span file; null: a recording's instrument"
+    )
+    name: str = Field(description="General MIDI instrument (or drum kit) name; a recording's family word")
     family: str
     subfamily: str
-    program: int = Field(ge=0, le=127)
+    program: int | None = Field(ge=0, le=127, description="null: a recording labelled with a family word only")
     is_drum: bool
-    patch: str = Field(description="the patch that rendered it")
+    patch: str = Field(description=f"the patch that rendered it ('{RECORDED_PATCH}': people played it)")
     balance: float = Field(
         0.0,
         ge=-1,
@@ -361,7 +367,7 @@ class ClipInstrument(BaseModel):
         "plays from the span's own controller events",
     )
     alternatives: list[str] = Field(description="the instrument-map rule's patches: timbre alternatives")
-    notation: NotationInfo = Field(description="what its notes do inside the clip's span")
+    notation: NotationInfo | None = Field(description="what its notes do inside the clip's span; null: no notes")
 
 
 KeyRelation = Literal["exact", "relative", "fifth", "parallel", "other"]
@@ -390,13 +396,19 @@ class TempoEvidence(BaseModel):
     """The tempo of a clip's span: notated (from the MIDI, exact) and felt (the level audio agrees with)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    notated_bpm: float = Field(gt=0, description="quarter-note BPM over the span, duration-weighted (the MIDI's)")
-    min_bpm: float = Field(gt=0)
-    max_bpm: float = Field(gt=0)
-    steady: bool = Field(description="max/min - 1 within clip.labels.tempo_tolerance")
-    felt_bpm: float = Field(gt=0, description="notated_bpm x felt_factor: the beat a listener taps")
+    notated_bpm: float | None = Field(
+        gt=0,
+        description="quarter-note BPM over the span, duration-weighted (the MIDI's; a recording's: its beat "
+        "grid's, or the hand BPM); null: a recording whose beats were not found",
+    )
+    min_bpm: float | None = Field(gt=0)
+    max_bpm: float | None = Field(gt=0)
+    steady: bool = Field(description="max/min - 1 within clip.labels.tempo_tolerance (recordings.max_tempo_drift)")
+    felt_bpm: float | None = Field(gt=0, description="notated_bpm x felt_factor: the beat a listener taps")
     felt_factor: float = Field(gt=0, description="e.g. 0.5 (half time), 2/3 (dotted quarter in 6/8), 1")
-    felt_source: Literal["audio", "meter"] = Field(description="audio estimators agreed on the level, or the meter")
+    felt_source: Literal["audio", "meter", "hand"] = Field(
+        description="audio estimators agreed on the level, or the meter, or a person's BPM (recordings)"
+    )
     audio_bpm: dict[str, float] = Field(description="each audio estimator's tempo of the clip's audio")
     withheld: str | None = Field(description="why the clip states no BPM; null when it states one")
 
@@ -405,7 +417,9 @@ class MeterEvidence(BaseModel):
     """The time signatures of a clip's bars; one is stated only when it holds over the whole clip."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    meters: list[str] = Field(min_length=1, description="distinct time signatures of the clip's bars, in order")
+    meters: list[str] = Field(
+        description="distinct time signatures of the clip's bars, in order (empty: a recording of unknown meter)"
+    )
     withheld: str | None
 
 
@@ -422,11 +436,13 @@ class Clip(Record):
     split: Split
     audio: str = Field(description="44.1 kHz 16-bit stereo WAV")
     sidecar: str = Field(description="JSON of this record beside the WAV (stable-audio-tools audio_dir)")
-    midi: str = Field(description="the per-track MIDI cut to the clip's bars, with the song's tempo map")
+    midi: str | None = Field(
+        description="the per-track MIDI cut to the clip's bars, with the song's tempo map; null: a recording"
+    )
     section: int = Field(ge=0, description="index of the song section the clip lies in")
     section_source: Literal["spotify", "midi", "none"]
-    bar_start: int = Field(ge=0, description="index of the clip's first bar in the song")
-    bars: int = Field(ge=1)
+    bar_start: int = Field(ge=0, description="index of the clip's first bar in the song (a recording cut by time: 0)")
+    bars: int | None = Field(ge=1, description="null: a recording cut by time (its beat grid was not reliable)")
     padded_s: float = Field(ge=0, description="silence appended to complete the last bar or a padded tail")
     loopable: bool = Field(description="no note crosses either end, and bars is a power of two")
     seconds_start: float = Field(ge=0, description="where the clip starts in its song")
@@ -466,6 +482,16 @@ class Clip(Record):
     @property
     def tonic(self) -> str | None:
         return self.key.split(" ")[0] if self.key else None
+
+    @property
+    def source(self) -> Literal["midi", "recording"]:
+        """Rendered from MIDI, or cut from a recording (which has no MIDI)."""
+        return "midi" if self.midi is not None else "recording"
+
+
+def hours_by_source(clips: Sequence[Clip]) -> dict[str, float]:
+    """Hours of clips (or variants) rendered from MIDI and cut from recordings."""
+    return {s: round(sum(c.seconds_total for c in clips if c.source == s) / 3600, 4) for s in ("midi", "recording")}
 
 
 PromptStyle = Literal["natural", "tags", "subset"]

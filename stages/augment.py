@@ -28,7 +28,7 @@ from pipeline.parallel import map_items
 from pipeline.params import ConfigError, Params
 from pipeline.prompts.backends import open_backend
 from pipeline.prompts.writer import PromptWriter
-from pipeline.records import Clip, Failure, Prompt, Variant
+from pipeline.records import Clip, Failure, Prompt, Variant, hours_by_source
 from stages._runner import StageResult, run_stage
 
 
@@ -46,7 +46,7 @@ def augment(params: Params, out: StageDir) -> StageResult:
 
     phrases = clip_phrases(root, clips)
     plans = [q for c in clips for q in plan_clip(c, p, params.render, params.run.seed, params.clip.window_s,
-                                                 (root / c.midi).is_file())]  # fmt: skip
+                                                 c.midi is not None and (root / c.midi).is_file())]  # fmt: skip
     plans, capped = cap_by_phrase(plans, phrases, p.max_variants_per_phrase)
     by_id = {c.id: c for c in clips}
     jobs = [(f"{c.id}/{ORIGINAL}", ItemJob(c, None, phrases[c.id])) for c in clips if p.include_originals]
@@ -100,6 +100,7 @@ def augment(params: Params, out: StageDir) -> StageResult:
         "cache_hits": sum(r.cached for r in results if r.variant is not None and r.variant.method != "identity"),
         "rendered_parts": sum(r.rendered_parts for r in results),
         "hours": round(sum(v.seconds_total for v in items) / 3600, 4),
+        "hours_by_source": hours_by_source(items),
         "phrases": len(phrase_splits),
         "phrases_in_several_splits": sum(len(s) > 1 for s in phrase_splits.values()),
         "prompt_styles": dict(sorted(Counter(v.prompt_style or "none" for v in items).items())),

@@ -1,8 +1,10 @@
-"""Stage `clip`: cut every song's mix (and solo stems) into bar-aligned training clips.
+"""Stage `clip`: cut every song's mix (and solo stems) into bar-aligned training clips, and every
+recording (stage `recordings`) into clips on its beat grid, or by time where the grid is unsure.
 
-Reads params `run`, `clip`, `tag.timbre` and the split, render, mix, tag and
-metadata manifests; writes data/clip/audio/<song>/cNNN[-tNN].{wav,json},
-data/clip/midi/<song>/cNNN.mid, manifest, failures and summary.json.
+Reads params `run`, `clip`, `tag.timbre`, `mix`, `recordings` and the split, render, mix, tag,
+metadata and recordings manifests; writes data/clip/audio/<song>/cNNN[-tNN].{wav,json},
+data/clip/midi/<song>/cNNN.mid, manifest, failures and summary.json. Recordings are
+optional: with no recordings manifest and no audio in recordings.path there are none.
 """
 
 from __future__ import annotations
@@ -16,12 +18,40 @@ from pipeline.clips.audit import label_counts, truth_scores, write_audit
 from pipeline.clips.cut import ClipJob, cut_song
 from pipeline.clips.splits import SPLITS, assign_splits
 from pipeline.clips.truth import truth_of_clips
-from pipeline.io.manifest import read_manifest
+from pipeline.io.manifest import ManifestError, MissingManifest, check_manifest, read_manifest
 from pipeline.layout import StageDir
 from pipeline.parallel import map_items
 from pipeline.params import ConfigError, Params
-from pipeline.records import Clip, Failure, MetadataSong, MixSong, RenderSong, Song, SplitSong, TagSong
+from pipeline.recordings.clips import RecordingClipJob, cut_recording, recordings_summary
+from pipeline.recordings.folder import audio_files
+from pipeline.records import (
+    Clip,
+    Failure,
+    MetadataSong,
+    MixSong,
+    RecordingSong,
+    RenderSong,
+    Song,
+    SplitSong,
+    TagSong,
+    hours_by_source,
+)
 from stages._runner import StageResult, run_stage
+
+
+def check(params: Params, root: Path) -> None:
+    """The recordings manifest is whole, or absent with no recordings to cut (before anything is removed)."""
+    path = StageDir("recordings", root).manifest
+    rel = path.relative_to(root)
+    try:
+        check_manifest(path, RecordingSong)
+    except MissingManifest:
+        if audio_files(params.recordings, root):
+            raise ConfigError(f"{rel} not found but {params.recordings.path} holds recordings: run the "
+                              "recordings stage first (dvc repro recordings)") from None  # fmt: skip
+    except ManifestError as exc:
+        detail = str(exc).replace(str(path), str(rel), 1)
+        raise ConfigError(f"{detail}: re-run the recordings stage (dvc repro -f recordings)") from None
 
 
 def clip(params: Params, out: StageDir) -> StageResult:
@@ -45,6 +75,14 @@ def clip(params: Params, out: StageDir) -> StageResult:
     ]  # fmt: skip
     # The corpus-wide alternatives table goes to each worker once (context), not into every job.
     outcomes = map_items(cut_song, jobs, params.run, desc="clip: songs", unit="song", context=alternatives)
+    rec_path = StageDir("recordings", out.root).manifest
+    recorded = list(read_manifest(rec_path, RecordingSong)) if rec_path.exists() else []
+    if recorded:  # split by recording, apart from the MIDI songs (whose splits stay as they were)
+        rec_split = assign_splits([r.id for r in recorded], p.splits.model_dump(), params.run.seed)
+        rec_jobs = [(r.id, RecordingClipJob(r, rec_split[r.id], out.root, out.out("audio"), p, params.recordings,
+                                            params.mix, thresholds)) for r in recorded]  # fmt: skip
+        outcomes += map_items(cut_recording, rec_jobs, params.run, desc="clip: recordings", unit="recording")
+        split_of.update(rec_split)
     failures = [Failure(id=o.item_id, stage="clip", reason=o.error or "") for o in outcomes if not o.ok]
     songs = [o.value for o in outcomes if o.value is not None]
     clips: list[Clip] = [c for s in songs for c in s.clips]
@@ -55,8 +93,12 @@ def clip(params: Params, out: StageDir) -> StageResult:
         "hours": round(sum(c.seconds_total for c in clips) / 3600, 4),
         "splits": {s: sum(c.split == s for c in clips) for s in SPLITS},
         "songs_per_split": {s: sum(v == s for k, v in split_of.items() if k in mixes) for s in SPLITS},
+        "hours_by_source": hours_by_source(clips),
+        "recordings": recordings_summary(len(recorded), songs, clips),
         "kinds": dict(sorted(Counter(c.kind for c in clips).items())),
-        "bars": dict(sorted(Counter(str(c.bars) for c in clips).items(), key=lambda kv: int(kv[0]))),
+        "bars": dict(
+            sorted(Counter(str(c.bars) for c in clips).items(), key=lambda kv: int(kv[0]) if kv[0] != "None" else 0)
+        ),
         "loopable": sum(c.loopable for c in clips),
         "padded": sum(c.padded_s > 0 for c in clips),
         "section_sources": dict(sorted(Counter(s.section_source for s in songs).items())),
@@ -73,13 +115,17 @@ def clip(params: Params, out: StageDir) -> StageResult:
         f"labels: key on {summary['labels']['key_stated']}, BPM on {summary['labels']['bpm_stated']}, meter on "
         f"{summary['labels']['meter_stated']} of {len(clips)} clips; withheld keys {summary['labels']['key_withheld']}",
     ]
+    if recorded:
+        r = summary["recordings"]
+        highlights.append(f"recordings: {r['clips']} clips of {len(recorded)} recordings, cut {r['cut']}; "
+                          f"stated {r['stated']}")  # fmt: skip
     if summary["labels_vs_truth"]:
         highlights.append(f"against the sample's truth: {summary['labels_vs_truth']}")
-    return StageResult(clips, failures, summary, highlights, inputs=len(jobs))
+    return StageResult(clips, failures, summary, highlights, inputs=len(jobs) + len(recorded))
 
 
 def main(root: Path | None = None) -> int:
-    return run_stage("clip", clip, root=root)
+    return run_stage("clip", clip, root=root, check=check)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ from pipeline.layout import StageDir
 from pipeline.params import ConfigError, Params
 from pipeline.records import Failure
 from pipeline.train import spec as run_spec
-from pipeline.train.clips import manifest_items, scan
+from pipeline.train.clips import manifest_items, manifest_sources, scan
 from pipeline.train.configs import choose
+from pipeline.train.mixture import mixture, repeat_of
 from stages._runner import StageResult, run_stage
 
 log = logging.getLogger("stages")
@@ -62,15 +63,18 @@ def finetune(params: Params, out: StageDir) -> StageResult:
         log.error("finetune: no usable train clips in %s", StageDir("augment", root).manifest.relative_to(root))
         return StageResult([], failures, {"train_clips": 0}, inputs=len(clips) + len(failures) or 1)
 
+    sources = manifest_sources(root)
+    mix = mixture(clips, sources, p.recordings_share)
+    repeats = {c.id: repeat_of(c, sources, mix) for c in clips}
     choice = choose(p, _gpus(python, root), root)
     log.info("finetune: %s config: %s", choice.config, choice.reason)
-    spec = run_spec.build(params, out, choice.config, clips, dataset_dir)
+    spec = run_spec.build(params, out, choice.config, clips, dataset_dir, mix)
     run_spec.prune_except(out.model_out("checkpoints"), spec["run_key"])
     run_spec.prune_except(out.model_out("latents"), spec["latent_key"])
     for d in (spec["model_dir"], spec["demos_dir"]):
         shutil.rmtree(d, ignore_errors=True)
     out.model_out("latents").mkdir(parents=True, exist_ok=True)  # a declared out, even when unused
-    spec_path = run_spec.write_inputs(spec, root, clips)
+    spec_path = run_spec.write_inputs(spec, root, clips, repeats)
     proc = subprocess.run([str(python), "-m", "pipeline.train.run", "--spec", str(spec_path)], cwd=root)
     if proc.returncode == EXIT_CONFIG:
         raise ConfigError("the training process rejected the configuration (message above); no step was trained")
@@ -99,8 +103,10 @@ def finetune(params: Params, out: StageDir) -> StageResult:
         "sample_size": spec["model_config"]["sample_size"],
         "window_s": params.clip.window_s,
         "train_clips": result["train_clips"],
+        "train_draws_per_epoch": result.get("train_draws_per_epoch"),
         "validation_clips": result["validation_clips"],
         "demos": len(result.get("demos", [])),
+        **mix.as_dict(),
         "run_key": spec["run_key"],
     }
     highlights = [
@@ -108,6 +114,8 @@ def finetune(params: Params, out: StageDir) -> StageResult:
         + (f" (resumed from {result['resumed_from']})" if result["resumed_from"] else "")
         + f", loss {result['first_loss']} -> {result['final_loss']}, {result['samples_per_second']} samples/s",
         f"model: {Path(spec['model_dir']).relative_to(root)}, demos: {Path(spec['demos_dir']).relative_to(root)}",
+        f"train hours by source {mix.hours}, repeats {mix.repeats}: recorded share {mix.share}"
+        + (f" (target {mix.target_share})" if mix.target_share is not None else ""),
     ]
     return StageResult(clips, failures, summary, highlights, inputs=len(clips) + len(failures))
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from pipeline.layout import StageDir
 from pipeline.parallel import map_items
 from pipeline.params import ConfigError, Params, ParamsError, load_params
+from pipeline.recordings import folder as rec_folder
 from pipeline.recordings.labels import LabelRow, read_labels, write_labels
 from pipeline.recordings.labelstudio import export_tasks, import_tasks, label_config, write_tasks
 from pipeline.recordings.song import Made, RecordingJob, draft_row, make_recording
@@ -34,21 +35,15 @@ log = logging.getLogger("stages")
 
 
 def folder_of(params: Params, root: Path) -> Path:
-    return root / params.recordings.path
+    return rec_folder.folder_of(params.recordings, root)
 
 
 def labels_path(params: Params, root: Path) -> Path:
-    labels = Path(params.recordings.labels)
-    return labels if labels.is_absolute() else folder_of(params, root) / labels
+    return rec_folder.labels_path(params.recordings, root)
 
 
 def audio_files(params: Params, root: Path) -> list[str]:
-    """The folder's audio files, relative and '/'-separated, sorted; hidden files are skipped."""
-    folder = folder_of(params, root)
-    exts = set(params.recordings.extensions)
-    found = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in exts]
-    rel = [p.relative_to(folder).as_posix() for p in found]
-    return sorted(r for r in rel if not any(part.startswith(".") for part in r.split("/")))
+    return rec_folder.audio_files(params.recordings, root)
 
 
 def check(params: Params, root: Path) -> None:

@@ -32,10 +32,11 @@ def _add_to_manifest(root: Path, variant: Variant) -> None:
 
 
 def write_clip(
-    root: Path, split: str, song: str, name: str, seconds: float, hz: float, **meta: object
+    root: Path, split: str, song: str, name: str, seconds: float, hz: float, recording: bool = False, **meta: object
 ) -> tuple[Path, Path]:
-    """One 16-bit stereo tone clip with its sidecar, listed in the augment manifest;
-    `meta` overrides sidecar fields (None removes one), never the manifest's record."""
+    """One 16-bit stereo tone clip with its sidecar, listed in the augment manifest (as cut from a
+    recording, without MIDI, when `recording`); `meta` overrides sidecar fields (None removes one),
+    never the manifest's record."""
     folder = root / "data/augment/dataset" / split / song
     folder.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(seconds * SR)) / SR
@@ -62,7 +63,7 @@ def write_clip(
         split=split,
         audio=wav.relative_to(root).as_posix(),
         sidecar=wav.with_suffix(".json").relative_to(root).as_posix(),
-        midi=wav.with_suffix(".mid").relative_to(root).as_posix(),
+        midi=None if recording else wav.with_suffix(".mid").relative_to(root).as_posix(),
         seconds_start=4.0,
         seconds_total=seconds,
         bpm=120.0,

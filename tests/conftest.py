@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import shutil
 import subprocess
 from pathlib import Path
@@ -42,7 +43,8 @@ class Project:
 
     def run(self, stage: str) -> int:
         module = __import__(f"stages.{stage}", fromlist=[stage])
-        return module.main(root=self.root)
+        cli = {"argv": []} if "argv" in inspect.signature(module.main).parameters else {}  # not pytest's argv
+        return module.main(root=self.root, **cli)
 
     def out(self, stage: str) -> StageDir:
         return StageDir(stage, self.root)

@@ -125,6 +125,29 @@ def test_pre_encoded_path_trains_and_keeps_latents_across_param_changes(ft):
     assert [d.name for d in (ft.root / "models/finetune/checkpoints").iterdir()] == [s["run_key"]]
 
 
+def test_recordings_and_renders_train_together_at_the_share_asked_for(ft):
+    """4 rendered train clips (6 s) and 1 recorded one (1.5 s): a 0.5 share repeats the recording 4 times,
+    the training process draws 8 items per epoch, and changing the share is a new run."""
+    make_dataset(ft.root, train=4, validation=1)
+    write_clip(ft.root, "train", "unknown__take__abc999", "c000", 1.5, 300.0, recording=True)
+    write_clip(ft.root, "validation", "unknown__take2__abc998", "c000", 1.5, 310.0, recording=True)
+    _params(ft, recordings_share=0.5)
+    assert ft.run("finetune") == 0
+    s = _summary(ft)
+    assert s["steps"] == 4 and s["train_clips"] == 5 and s["validation_clips"] == 2
+    assert s["source_repeats"] == {"midi": 1, "recording": 4}
+    assert s["train_hours_by_source"] == {"midi": round(6 / 3600, 4), "recording": round(1.5 / 3600, 4)}
+    assert s["recordings_share"] == pytest.approx(0.5, abs=0.01) and s["recordings_share_target"] == 0.5
+    assert s["train_draws_per_epoch"] == 8  # what the training process's dataset holds
+    run_key = s["run_key"]
+
+    _params(ft)  # no share: every clip once, a different run
+    assert ft.run("finetune") == 0
+    s = _summary(ft)
+    assert s["source_repeats"] == {"midi": 1, "recording": 1} and s["train_draws_per_epoch"] == 5
+    assert s["recordings_share"] == pytest.approx(0.2, abs=0.01) and s["run_key"] != run_key
+
+
 def test_full_config_without_checkpoint_stops_with_how_to_get_it(ft, caplog):
     make_dataset(ft.root, train=1, validation=0)
     _params(ft, config="full", pretrained_ckpt="models/pretrained/missing.safetensors")

@@ -37,6 +37,8 @@ def _bpm_bin(bpm: float | None) -> str:
 def _notation_terms(v: Variant) -> Iterable[str]:
     for ci in v.instruments:
         n = ci.notation
+        if n is None:  # a recording's instrument: no notes to describe
+            continue
         for name, value in (("role", n.role), ("speed", n.speed), ("density", n.density),
                             ("contour", n.contour), ("register", n.pitch_register)):  # fmt: skip
             if value:

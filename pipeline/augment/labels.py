@@ -36,9 +36,13 @@ def moved_key_evidence(ev: KeyEvidence, semitones: int) -> KeyEvidence:
 
 def scaled_tempo_evidence(ev: TempoEvidence, ratio: float) -> TempoEvidence:
     """The source clip's tempo evidence at the variant's tempo: every tempo times `ratio` (new / old)."""
+
+    def scaled(bpm: float | None) -> float | None:
+        return round(bpm * ratio, 3) if bpm is not None else None
+
     return ev.model_copy(update={
-        "notated_bpm": round(ev.notated_bpm * ratio, 3), "min_bpm": round(ev.min_bpm * ratio, 3),
-        "max_bpm": round(ev.max_bpm * ratio, 3), "felt_bpm": round(ev.felt_bpm * ratio, 3),
+        "notated_bpm": scaled(ev.notated_bpm), "min_bpm": scaled(ev.min_bpm),
+        "max_bpm": scaled(ev.max_bpm), "felt_bpm": scaled(ev.felt_bpm),
         "audio_bpm": {name: round(bpm * ratio, 3) for name, bpm in ev.audio_bpm.items()},
     })  # fmt: skip
 
@@ -48,6 +52,8 @@ def sounding_program(ci: ClipInstrument, patch: str, render: RenderParams) -> in
     spec = render.patches[patch]
     if spec.backend == "soundfont" and spec.preset is not None:
         return int(spec.preset)
+    if ci.program is None:
+        raise ValueError(f"{ci.track_id} is a recording's instrument: no patch plays it")
     return ci.program
 
 

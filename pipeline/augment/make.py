@@ -101,7 +101,7 @@ class NearSilent(Exception):
 
 
 def clip_phrases(root: Path, clips: Sequence[Clip]) -> dict[str, str]:
-    """Phrase id per clip: the content hash of its MIDI span file, else the clip's own id.
+    """Phrase id per clip: the content hash of its MIDI span file, else (a recording) the clip's own id.
 
     A span's mix and stem clips share one file; a repeated section cut to a span of
     its own is written (from tick 0, with its state restated) to the same bytes, so
@@ -110,6 +110,9 @@ def clip_phrases(root: Path, clips: Sequence[Clip]) -> dict[str, str]:
     by_path: dict[str, str] = {}
     out = {}
     for clip in clips:
+        if clip.midi is None:
+            out[clip.id] = f"clip:{clip.id}"
+            continue
         path = root / clip.midi
         if clip.midi not in by_path:
             by_path[clip.midi] = file_sha256(path)[:16] if path.is_file() else ""
@@ -187,11 +190,11 @@ def _prepare(job: _Item) -> _Work:
     transforms = plan.transforms(cfg.seed, source_bpm(clip), p.key.out_of_range)
     names = {t.name for t in transforms}
     note_level = bool(names & {"transpose_midi", "tempo_midi", "repatch_midi"})
-    midi_path = cfg.root / clip.midi
-    if note_level and not midi_path.is_file():
+    midi_path = cfg.root / clip.midi if clip.midi is not None else None
+    if note_level and (midi_path is None or not midi_path.is_file()):
         raise ItemError(f"MIDI span missing for a note-level variant: {clip.midi}")
     pm, report = None, {"folded": 0, "dropped": 0}
-    if midi_path.is_file() and (d.semitones is not None or d.bpm is not None):
+    if midi_path is not None and midi_path.is_file() and (d.semitones is not None or d.bpm is not None):
         pm = parse_midi(midi_path.read_bytes()).pm
         if d.semitones is not None:
             families = {ci.midi_track: ci.family for ci in clip.instruments}
@@ -199,7 +202,7 @@ def _prepare(job: _Item) -> _Work:
             report = {"folded": r.folded, "dropped": r.dropped}
         if d.bpm is not None:
             scale_tempo(pm, d.bpm / source_bpm(clip))
-    elif note_level:
+    elif note_level and midi_path is not None:
         pm = parse_midi(midi_path.read_bytes()).pm  # patches only: the notes as they are
     ratio = d.bpm / source_bpm(clip) if d.bpm is not None else 1.0
     return _Work(transforms, note_level, pm, ratio, report)
@@ -225,7 +228,7 @@ def _cache_key(job: _Item, work: _Work) -> str:
             patch = patches.get(ci.track_id, ci.patch)
             spec_ = r.patches[patch].model_dump(mode="json") if patch in r.patches else None
             parts.append([ci.track_id, ci.midi_track, ci.program, ci.is_drum, patch, spec_])
-        spec["source"] = {"midi": file_sha256(cfg.root / clip.midi)}
+        spec["source"] = {"midi": file_sha256(cfg.root / str(clip.midi))}
         spec["parts"] = parts
         spec["render"] = [r.sample_rate, r.tail_s, r.trim_db, r.soundfont_reverb, r.soundfont_chorus]
         spec["mix"] = [m.stem_lufs, m.mode, m.silence_lufs]
@@ -340,7 +343,7 @@ def _labelled(job: _Item, work: _Work, meta: dict[str, Any], key: str) -> Varian
     for ci in clip.instruments:
         if ci.track_id in notation:
             ci = renotate(ci, notation[ci.track_id])
-        elif d.semitones is not None and not ci.is_drum:
+        elif d.semitones is not None and not ci.is_drum and ci.notation is not None:
             # Pitch-shifted audio without MIDI to describe: the register is no longer known.
             ci = ci.model_copy(update={"notation": ci.notation.model_copy(update={"pitch_register": None})})
         if ci.track_id in patches:

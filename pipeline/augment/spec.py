@@ -102,10 +102,16 @@ class Plan:
         return out
 
 
+UNKNOWN_TEMPO_BPM = 120.0  # tempo-synced delays of a recording whose beats were not found
+
+
 def source_bpm(clip: Clip) -> float:
     """The tempo a clip's audio is processed at (tempo-synced delays, stretch ratios): its stated BPM,
-    else (withheld: the tempo varies inside the clip) the MIDI's duration-weighted quarter-note BPM."""
-    return clip.bpm if clip.bpm is not None else clip.tempo_evidence.notated_bpm
+    else (withheld: the tempo varies inside the clip) the MIDI's duration-weighted quarter-note BPM
+    (a recording's grid BPM; UNKNOWN_TEMPO_BPM when it has none)."""
+    if clip.bpm is not None:
+        return clip.bpm
+    return clip.tempo_evidence.notated_bpm or UNKNOWN_TEMPO_BPM
 
 
 def bpm_targets(clip: Clip, p: AugmentParams, window_s: float) -> list[float]:

@@ -127,7 +127,8 @@ def _excerpt(x: np.ndarray, s0: int, s1: int) -> tuple[np.ndarray, int]:
     return out, (s1 - s0) - have
 
 
-def _write_wav(path: Path, x: np.ndarray, sr: int) -> None:
+def write_wav(path: Path, x: np.ndarray, sr: int) -> None:
+    """A clip's WAV: 44.1 kHz 16-bit, clipped to full scale, written atomically."""
     buf = io.BytesIO()
     sf.write(buf, np.clip(x, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
     write_bytes(path, buf.getvalue())
@@ -313,7 +314,7 @@ def _cut_plan(song: _Song, cid: str, plan: ClipPlan) -> tuple[list[Clip], list[t
             key_evidence=lab.key_evidence, tempo_evidence=lab.tempo_evidence, meter_evidence=lab.meter_evidence,
             quiet_instruments=quiet_ids if kind == "mix" else [], **common,
         )  # fmt: skip
-        _write_wav(wav, excerpt, sr)
+        write_wav(wav, excerpt, sr)
         write_json(sidecar, clip.model_dump(mode="json"))
         made.append(clip)
     return made, dropped

@@ -52,7 +52,7 @@ class Facts(BaseModel):
     instruments: list[InstrumentFacts] = Field(min_length=1)
     key: str | None = Field(description="'<tonic> <scale>', e.g. 'F# minor'")
     bpm: float | None = Field(gt=0, description="null: withheld (the tempo varies inside the clip)")
-    bars: int = Field(ge=1)
+    bars: int | None = Field(ge=1, description="null: withheld (a recording cut by time, its beats unsure)")
     time_signature: str | None = Field(pattern=r"^\d+/\d+$", description="null: withheld (the meter changes)")
     genres: list[str] = Field(default_factory=list)
     timbre: list[str] = Field(default_factory=list)
@@ -79,7 +79,7 @@ class Facts(BaseModel):
 
     def allowed_numbers(self) -> set[float]:
         """Every number the facts hold: BPM, bars, the time signature, and digits inside names and labels."""
-        out = self.bpm_values() | {float(self.bars)}
+        out = self.bpm_values() | ({float(self.bars)} if self.bars is not None else set())
         if self.time_signature is not None:
             out.update(float(x) for x in self.time_signature.split("/"))
         texts = [i.name for i in self.instruments] + self.genres + self.fx
@@ -96,6 +96,8 @@ def _energy(value: float | None) -> Literal["high", "low"] | None:
 
 def _instrument(inst: ClipInstrument) -> InstrumentFacts:
     n = inst.notation
+    if n is None:  # a recording's instrument: what its notes do is unknown
+        return InstrumentFacts(name=inst.name, family=inst.family, subfamily=inst.subfamily, is_drum=inst.is_drum)
     return InstrumentFacts(
         name=inst.name,
         family=inst.family,
@@ -156,7 +158,7 @@ def attribute_lines(facts: Facts, rng: np.random.Generator | None = None) -> lis
         f"instruments: {inst}",
         f"key: {facts.key}" if facts.key else "key: (none; state no key or scale)",
         f"bpm: {facts.bpm_text}" if facts.bpm_text else "bpm: (none; state no BPM or tempo number)",
-        f"bars: {facts.bars}",
+        f"bars: {facts.bars}" if facts.bars is not None else "bars: (none; state no number of bars)",
         f"time signature: {facts.time_signature}"
         if facts.time_signature
         else "time signature: (none; state no time signature or meter)",

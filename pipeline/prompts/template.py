@@ -247,7 +247,8 @@ def tags_prompt(facts: Facts, rng: np.random.Generator, level: int = FULL) -> st
         tags += [f.title() for f in facts.fx]
     if facts.key:
         tags.append(facts.key)
-    tags.append(f"{facts.bars} Bar" + ("s" if facts.bars != 1 else ""))
+    if facts.bars is not None:
+        tags.append(f"{facts.bars} Bar" + ("s" if facts.bars != 1 else ""))
     if facts.bpm_text:
         tags.append(f"{facts.bpm_text} BPM")
     return ", ".join(tags)
@@ -275,7 +276,9 @@ def subset_prompt(facts: Facts, rng: np.random.Generator, level: int = FULL) -> 
         required.append(("bpm", facts.bpm_text, f"{facts.bpm_text} BPM"))
     if facts.key:
         required.append(("key", facts.key, facts.key))
-    optional: list[tuple[str, str, str | None]] = [("bars", str(facts.bars), f"{facts.bars} bars")]
+    optional: list[tuple[str, str, str | None]] = []
+    if facts.bars is not None:
+        optional.append(("bars", str(facts.bars), f"{facts.bars} bars"))
     if facts.time_signature:
         optional.append(("time signature", facts.time_signature, None))
     if facts.genres:
@@ -340,9 +343,10 @@ def _extras(facts: Facts, rng: np.random.Generator, level: int) -> list[str]:
         dry = any(x.lower() == "dry" for x in facts.fx)
         if dry:
             options["fx"] = lambda: _choice(rng, _DRY_PHRASES)
-    bar_word = "bar" if facts.bars == 1 else "bars"
-    loop = "loop" if facts.loopable else "phrase"
-    options["bars"] = lambda: _choice(rng, (f"over {facts.bars} {bar_word}", _an(f"{facts.bars}-bar {loop}")))
+    if facts.bars is not None:
+        bar_word = "bar" if facts.bars == 1 else "bars"
+        loop = "loop" if facts.loopable else "phrase"
+        options["bars"] = lambda: _choice(rng, (f"over {facts.bars} {bar_word}", _an(f"{facts.bars}-bar {loop}")))
     if facts.time_signature:
         options["meter"] = lambda: f"in {facts.time_signature} time"
     if facts.energy and level < ESSENTIAL:

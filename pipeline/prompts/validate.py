@@ -200,9 +200,11 @@ def _number_issues(text: str, facts: Facts, counted: list[float]) -> list[str]:
         if not any(b in allowed_bpm for b in bpms):
             issues.append(f"does not state the BPM ({facts.bpm_text})")
     for r in _BARS_RES:
-        issues += [
-            f"states {m.group(1)} bars (clip: {facts.bars})" for m in r.finditer(low) if float(m.group(1)) != facts.bars
-        ]
+        if facts.bars is None:
+            issues += [f"states {m.group(1)} bars but the clip's bar count is withheld" for m in r.finditer(low)]
+        else:
+            issues += [f"states {m.group(1)} bars (clip: {facts.bars})" for m in r.finditer(low)
+                       if float(m.group(1)) != facts.bars]  # fmt: skip
     issues += _meter_issues(low, facts)
     allowed = facts.allowed_numbers()
     numbers = vocab.numbers_in(low)

@@ -56,6 +56,11 @@ def manifest_items(root: Path) -> list[tuple[str, str, Path]]:
         raise ConfigError(f"{exc} (rerun the augment stage)") from exc
 
 
+def manifest_sources(root: Path) -> dict[str, str]:
+    """Source (midi | recording) of every train and validation item of the augment manifest."""
+    return {v.id: v.source for v in read_manifest(StageDir("augment", root).manifest, Variant) if v.split in SPLITS}
+
+
 def check_clip(item_id: str, split: str, wav: Path, root: Path, window_s: float) -> TrainClip:
     """The clip's record, or ValueError saying what is wrong with it (its sidecar lies beside the WAV)."""
     sidecar = wav.with_suffix(".json")

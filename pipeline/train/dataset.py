@@ -38,6 +38,18 @@ def get_custom_metadata(info: dict, audio: Any) -> dict:
     }
 
 
+def apply_repeats(ds: Any, clips: list[dict], latent_dir: Path | None = None) -> int:
+    """Repeat, in the dataset's file list, each clip whose entry has `repeat` (the mixture of sources,
+    finetune.recordings_share); order is kept, so the list is the same on every run. Returns its length."""
+    if latent_dir is None:
+        reps = {os.path.realpath(c["audio_abs"]): int(c.get("repeat", 1)) for c in clips}
+    else:
+        reps = {os.path.realpath(latent_dir / f"{_latent_name(c['id'])}.npy"): int(c.get("repeat", 1)) for c in clips}
+    if any(r != 1 for r in reps.values()):
+        ds.filenames[:] = [f for f in ds.filenames for _ in range(reps.get(os.path.realpath(f), 1))]
+    return len(ds.filenames)
+
+
 def audio_dir_config(split_dir: Path, split: str, drop_last: bool) -> dict:
     """An `audio_dir` dataset over one split folder, conditioned by this module."""
     return {

@@ -184,6 +184,7 @@ def train(spec: dict, stop_after: int | None = None) -> dict:
     os.environ[dataset.ENV_INDEX] = spec["clips"]
     sample_size, sr = config["sample_size"], config["sample_rate"]
     loaders = {}
+    train_draws = 0
     for split, clips in splits.items():
         if not clips:
             continue
@@ -207,6 +208,11 @@ def train(spec: dict, stop_after: int | None = None) -> dict:
             num_workers=t["num_workers"],
             shuffle=split == "train",
         )
+        if split == "train":
+            latents = Path(spec["latents_dir"]) / split if spec["pre_encode"] else None
+            train_draws = dataset.apply_repeats(loaders[split].dataset, clips, latents)
+            if train_draws != len(clips):
+                print(f"finetune: {train_draws} train draws per epoch from {len(clips)} clips", file=sys.stderr)
     wrapper = create_training_wrapper_from_config(config, model)
     recorder = make_recorder(run_dir, t["checkpoint_every"], stop_after)
     val = loaders.get("validation")
@@ -249,6 +255,7 @@ def train(spec: dict, stop_after: int | None = None) -> dict:
         "device": device,
         "world_size": trainer.world_size,
         "train_clips": len(splits["train"]),
+        "train_draws_per_epoch": train_draws,
         "validation_clips": len(splits["validation"]),
         "samples_trained": recorder.samples,
         "train_seconds": round((recorder.t1 or 0) - (recorder.t0 or 0), 3),

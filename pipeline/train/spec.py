@@ -20,6 +20,7 @@ from pipeline.layout import StageDir
 from pipeline.params import Params
 from pipeline.train.clips import TrainClip
 from pipeline.train.configs import ConfigName, derive
+from pipeline.train.mixture import Mixture
 
 TINY_T5_DIR = Path("data/cache/finetune/tiny_t5-v1")  # git-ignored, rebuilt deterministically when missing
 TINY_DEMO_STEPS = 8
@@ -49,8 +50,16 @@ def prune_except(base: Path, keep: str) -> None:
                 shutil.rmtree(d)
 
 
-def build(params: Params, out: StageDir, config: ConfigName, clips: list[TrainClip], dataset_dir: Path) -> dict:
-    """The spec, with `run_dir` and `latents_dir` keyed as described above."""
+def build(
+    params: Params,
+    out: StageDir,
+    config: ConfigName,
+    clips: list[TrainClip],
+    dataset_dir: Path,
+    mixture: Mixture | None = None,
+) -> dict:
+    """The spec, with `run_dir` and `latents_dir` keyed as described above (a weighted mixture of
+    sources is part of the run key only when it repeats something)."""
     p, root = params.finetune, out.root
     tiny = config == "tiny"
     seed = params.run.seed if p.seed is None else p.seed
@@ -72,6 +81,8 @@ def build(params: Params, out: StageDir, config: ConfigName, clips: list[TrainCl
         "num_workers": p.num_workers,
         "val_batches": p.smoke.val_batches if tiny else p.val_batches,
     }
+    if mixture is not None and any(r != 1 for r in mixture.repeats.values()):
+        trainer["source_repeats"] = mixture.repeats
     clip_ids = _clip_ids(root, clips)
     files = {"ckpt": _file_id(root, ckpt), "vae": _file_id(root, vae)}
     run_key = _digest({"model": model_config, "trainer": trainer, "clips": clip_ids, "files": files})
@@ -111,11 +122,17 @@ def build(params: Params, out: StageDir, config: ConfigName, clips: list[TrainCl
     }
 
 
-def write_inputs(spec: dict, root: Path, clips: list[TrainClip]) -> Path:
-    """Write clips.json and spec.json into the run directory; returns the spec's path."""
+def write_inputs(spec: dict, root: Path, clips: list[TrainClip], repeats: dict[str, int] | None = None) -> Path:
+    """Write clips.json and spec.json into the run directory; returns the spec's path.
+    `repeats`: draws per epoch of the clips repeated (finetune.recordings_share), by clip id."""
     run_dir = Path(spec["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    listing = [{**c.model_dump(), "audio_abs": str((root / c.audio).resolve())} for c in clips]
+    repeats = repeats or {}
+    listing = [
+        {**c.model_dump(), "audio_abs": str((root / c.audio).resolve()),
+         **({"repeat": repeats[c.id]} if repeats.get(c.id, 1) != 1 else {})}
+        for c in clips
+    ]  # fmt: skip
     Path(spec["clips"]).write_text(json.dumps(listing, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     path = run_dir / "spec.json"
     path.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n", encoding="utf-8")
