@@ -160,3 +160,31 @@ def test_recordings_augment_by_audio_methods_with_labels_recomputed(cut):
         assert v.split == src.split
     summary = json.loads(project.out("augment").summary.read_text())
     assert summary["hours_by_source"]["recording"] > 0
+
+
+def test_clip_stops_before_removing_anything_when_the_recordings_manifest_is_missing_or_corrupt(cut, caplog):
+    project, _ = cut
+    manifest = project.out("recordings").manifest
+    clips = project.out("clip").manifest
+    before = clips.read_bytes()
+    saved = manifest.read_bytes()
+    try:
+        manifest.unlink()  # the folder still holds recordings
+        assert project.run("clip") == 2
+        assert "run the recordings stage first (dvc repro recordings)" in caplog.text
+        manifest.write_text('{"id": "x"}\n')
+        assert project.run("clip") == 2
+        assert "re-run the recordings stage" in caplog.text
+        assert clips.read_bytes() == before  # nothing produced was lost
+    finally:
+        manifest.write_bytes(saved)
+
+
+def test_grid_rules():
+    from pipeline.recordings.grid import beats_per_bar, conform
+
+    assert [beats_per_bar(m) for m in ("4/4", "3/4", "2/2", "6/8", "12/8", "7/8", None)] == [4, 3, 2, 2, 4, None, None]
+    beats = np.arange(0, 20, 0.25)  # a tracker tapping eighths at 120 BPM: 240 BPM
+    assert np.allclose(conform(beats, 120.0, 0.04), beats[::2])
+    assert np.allclose(conform(beats[::4], 120.0, 0.04), beats[::2][: len(beats[::4]) * 2 - 1])  # half time
+    assert conform(beats, 160.0, 0.04) is None  # 240 is neither 160 nor its double or half

@@ -162,7 +162,7 @@ def grid_note(cut: Cut, grid: Grid | None, max_s: float) -> str:
     if cut == "bars":
         return f"bars of {grid.meter} ({grid.meter_source}), downbeat contrast {grid.contrast}"
     if cut == "beats":
-        return f"beats only: downbeat contrast {grid.contrast} (meter {grid.meter or 'unknown'})"
+        return f"beats only: {grid.doubt} (meter {grid.meter or 'unknown'})"
     return grid.why or "no span fits the window"
 
 

@@ -7,7 +7,8 @@ unreliable). Downbeats are the beat phase whose bars differ most in harmony from
 their neighbours (chords change on bar lines): with the wrong phase every bar
 straddles a change and neighbours look alike. The meter is the person's when given;
 otherwise 4 or 3 beats per bar, whichever has the clearer phase. A phase (or meter)
-that does not stand out by `min_downbeat_contrast` is withheld, and clips are then
+that does not stand out by `min_downbeat_contrast`, or beats with more bass between
+them than on them (the tracker may sit on the off-beats), state no bars: clips are then
 cut on beats without a bar count.
 """
 
@@ -21,9 +22,12 @@ import numpy as np
 FRAME = 2048
 HOP = 512
 CHROMA_BAND_HZ = (55.0, 2000.0)
+LOW_BAND_HZ = 200.0
+OFFBEAT_MAX = 1.0  # low-band onsets between the beats over those on them, above which bars are withheld
 REFINE_REACH_S = 0.035
 REFINE_FRAME = 256
 REFINE_HOP = 32
+REFINE_SPAN = 9  # beats whose median attack shift moves each beat
 CANDIDATES = (4, 3)  # beats per bar the meter search tries
 METER_MARGIN = 1.5  # the winning bar length's contrast over the other's, without a hand meter
 
@@ -48,7 +52,8 @@ class Grid:
     meter: str | None  # the bars' time signature, '<n>/<d>'
     meter_source: str | None  # hand | audio
     first_downbeat: int | None  # index into beats
-    contrast: float | None  # the downbeat phase's margin (z units)
+    contrast: float | None  # the downbeat phase's relative margin over the runner-up
+    doubt: str | None = None  # why no bars are stated although the beats are reliable
 
     @property
     def bpm(self) -> float | None:
@@ -130,8 +135,18 @@ def downbeat_phase(chroma: np.ndarray, per_bar: int) -> tuple[int, float]:
 
 
 def refine(mono: np.ndarray, sr: int, beats: np.ndarray) -> np.ndarray:
-    """Each beat moved to the sharpest energy rise within REFINE_REACH_S of it: the tracker's ticks lie
-    on an 11.6 ms onset grid and lag attacks by up to ~25 ms; the rise's frame end lands within ~3 ms."""
+    """The beats moved onto the attacks they mark: the tracker's ticks lie on an 11.6 ms onset grid and
+    lag attacks by up to ~25 ms. Each beat's sharpest energy rise within REFINE_REACH_S (its frame end
+    lands within ~3 ms of a clean attack) gives a shift; the shift applied is the running median over
+    REFINE_SPAN beats, so a swung hat or a syncopated hit moves no single beat off the pulse."""
+    shifts = _attack_times(mono, sr, beats) - beats
+    half = REFINE_SPAN // 2
+    padded = np.pad(shifts, half, mode="edge")
+    smooth = np.array([np.median(padded[i : i + REFINE_SPAN]) for i in range(len(beats))])
+    return np.maximum.accumulate(beats + smooth)
+
+
+def _attack_times(mono: np.ndarray, sr: int, beats: np.ndarray) -> np.ndarray:
     out = beats.copy()
     reach = round(REFINE_REACH_S * sr)
     for i, t in enumerate(beats):
@@ -144,7 +159,33 @@ def refine(mono: np.ndarray, sr: int, beats: np.ndarray) -> np.ndarray:
         level = 10 * np.log10((seg[idx].astype(np.float64) ** 2).mean(axis=1) + 1e-10)
         k = int(np.argmax(np.diff(level))) + 1
         out[i] = (max(0, c - reach) + k * REFINE_HOP + REFINE_FRAME) / sr
-    return np.maximum.accumulate(out)
+    return out
+
+
+def offbeat_ratio(mono: np.ndarray, sr: int, beats: np.ndarray) -> float:
+    """Mean low-band (< LOW_BAND_HZ) onset strength halfway between beats over that at the beats: above
+    OFFBEAT_MAX the kick and bass land between the tracked beats, which then may be the off-beats
+    (a tracker locked half a beat late); on third-party MIDI it flagged both such files of 30."""
+    freqs = np.fft.rfftfreq(FRAME, 1 / sr)
+    low = freqs < LOW_BAND_HZ
+    window = np.hanning(FRAME).astype(np.float32)
+    n = max(0, 1 + (len(mono) - FRAME) // HOP)
+    energy = np.zeros(n, np.float32)
+    for f0 in range(0, n, 4096):
+        f1 = min(n, f0 + 4096)
+        idx = np.arange(f0, f1)[:, None] * HOP + np.arange(FRAME)[None, :]
+        energy[f0:f1] = np.log1p(100.0 * (np.abs(np.fft.rfft(mono[idx] * window, axis=1))[:, low] ** 2).sum(axis=1))
+    flux = np.maximum(0.0, np.diff(energy, prepend=energy[:1]))
+    if len(flux) == 0 or len(beats) < 2:
+        return 0.0
+
+    def strength(times: np.ndarray) -> float:
+        frames = np.round(times * sr / HOP).astype(int)
+        frames = frames[frames < len(flux)]
+        return float(np.mean([flux[max(0, f - 2) : f + 3].max() for f in frames])) if len(frames) else 0.0
+
+    at_beats = strength(beats)
+    return strength((beats[:-1] + beats[1:]) / 2) / at_beats if at_beats > 0 else 0.0
 
 
 def conform(beats: np.ndarray, hand_bpm: float, tolerance: float) -> np.ndarray | None:
@@ -174,6 +215,10 @@ def find_grid(
     def unreliable(why: str, at: np.ndarray = beats) -> Grid:
         return Grid(at, confidence, False, why, None, None, None, None, None)
 
+    def beats_only(doubt: str, contrast: float | None = None) -> Grid:
+        meter = hand_meter or None
+        return Grid(beats, confidence, True, None, None, meter, "hand" if meter else None, None, contrast, doubt)
+
     if len(beats) < 8 or bpm <= 0:
         return unreliable(f"{len(beats)} beats found")
     if confidence < p.min_confidence:
@@ -188,8 +233,11 @@ def find_grid(
     if drift > p.max_drift:
         return unreliable(f"tempo drift {drift:.3f} > recordings.grid.max_drift {p.max_drift:g}", beats)
     hand_per_bar = beats_per_bar(hand_meter)
-    if hand_meter and not hand_per_bar:  # a meter the grid cannot count (5/8, 7/8): beats only
-        return Grid(beats, confidence, True, None, None, hand_meter, "hand", None, None)
+    if hand_meter and not hand_per_bar:
+        return beats_only(f"a meter the grid cannot count ({hand_meter})")
+    offbeat = offbeat_ratio(mono, sr, beats)
+    if offbeat > OFFBEAT_MAX:
+        return beats_only(f"the bass lands between the beats (ratio {offbeat:.2f}): they may be off-beats")
     chroma = beat_chroma(mono, sr, beats)
     found = sorted(((*downbeat_phase(chroma, g), g) for g in ((hand_per_bar,) if hand_per_bar else CANDIDATES)),
                    key=lambda t: t[1], reverse=True)  # fmt: skip
@@ -197,8 +245,8 @@ def find_grid(
     # Without a hand meter, the winning bar length must also stand out from the other one's.
     clear = len(found) == 1 or contrast >= METER_MARGIN * found[1][1]
     if contrast < p.min_downbeat_contrast or not clear:
-        meter = hand_meter or None
-        return Grid(beats, confidence, True, None, None, meter, "hand" if meter else None, None, round(contrast, 3))
+        return beats_only(f"downbeat contrast {contrast:.3f}" + ("" if clear else " (3 or 4 beats a bar unclear)"),
+                          round(contrast, 3))  # fmt: skip
     meter = hand_meter or f"{per_bar}/4"
     return Grid(beats, confidence, True, None, per_bar, meter, "hand" if hand_meter else "audio", phase,
                 round(contrast, 3))  # fmt: skip
