@@ -9,8 +9,8 @@ not make, at the default params:
   Figures: how often bars are stated, and of the clips cut on bars, how many start within 20 ms of a
   true downbeat (the MIDI's, moved by the notes' median offset from its grid: some files play every
   note ~50 ms after their own beats) or of another beat; the grid's BPM against the MIDI's; the
-  estimated meter against the MIDI's. The key is compared with the key of the MIDI's notes (pipeline/analysis/key.py), a proxy: nobody here
-  can listen, so there are no hand labels.
+  estimated meter against the MIDI's. The key is compared with the key of the MIDI's notes
+  (pipeline/analysis/key.py), a proxy: nobody here can listen, so there are no hand labels.
 - `audio`: produced recordings (e.g. game soundtracks) with no truth: how each would be cut.
 
 Usage:
@@ -32,7 +32,7 @@ import soundfile as sf
 import soxr
 
 from benchmarks.results_io import write_result
-from pipeline.analysis.key import audio_key, midi_key
+from pipeline.analysis.key import KeyLabel, audio_key, midi_key, relation
 from pipeline.params import load_params
 from pipeline.recordings.clips import plan_spans
 from pipeline.recordings.grid import GridParams, find_grid
@@ -43,6 +43,7 @@ SR = 44100
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 TOLERANCE_S = 0.020
 MAX_S = 240.0
+KEY_STRENGTH = 0.6  # recordings.min_key_strength's default
 
 
 def _params() -> tuple[GridParams, object, str]:
@@ -131,6 +132,11 @@ def _reason(text: str) -> str:
     return re.sub(r"[-+]?\d+(\.\d+)?", "N", text)
 
 
+def _key(text: str) -> KeyLabel:
+    tonic, scale = text.split(" ")
+    return KeyLabel(tonic, scale)  # type: ignore[arg-type]
+
+
 def _share(values: list[bool]) -> float | None:
     return round(sum(values) / len(values), 3) if values else None
 
@@ -160,6 +166,9 @@ def _midi_summary(rows: list[dict]) -> dict:
         }
     keys = [r["key"] for r in done if r["key"]["notes"]]
     out["key_audio_vs_notes_exact"] = _share([k["audio"] == k["notes"] for k in keys])
+    sure = [k for k in keys if (k["strength"] or 0) >= KEY_STRENGTH]
+    out["key_audio_vs_notes_exact_when_sure"] = _share([k["audio"] == k["notes"] for k in sure])
+    out["key_relation"] = dict(Counter(relation(_key(k["audio"]), _key(k["notes"])) for k in keys).most_common())
     return out
 
 

@@ -1048,6 +1048,11 @@ class RecordingsParams(Section):
     min_key_strength: float = Field(0.6, ge=0, le=1, description="key strength below which no key is estimated")
     key_profile: EssentiaKeyProfile = Field("bgate", description="essentia KeyExtractor profile")
     grid: RecordingGridParams = RecordingGridParams()
+    clip_estimated_keys: bool = Field(
+        False,
+        description="clips state a key nobody confirmed (essentia's; on 36 rendered third-party songs it matched "
+        "the notes' key on 21): off, an unconfirmed key is withheld from clips and prompts",
+    )
 
     @field_validator("extensions")
     @classmethod

@@ -83,8 +83,9 @@ def test_clips_are_whole_bars_starting_on_downbeats(cut):
     assert [c.bar_start for c in band] == [0, 8]
     # the audio is the recording's own, at the mix stage's level (true peak under the ceiling)
     assert all(-16.5 < c.loudness_lufs <= -14.0 + 0.1 for c in band)
-    # an estimated key is stated only where the clip's own audio agrees; never a wrong one
-    assert all(c.key in (None, "A minor") for c in band)
+    # a key nobody confirmed is not stated (recordings.clip_estimated_keys: false); the estimate is kept
+    assert all(c.key is None and "not confirmed by a person" in c.key_evidence.withheld for c in band)
+    assert all(c.key_evidence.song_audio == "A minor" for c in band)
     assert [(i.name, i.family) for i in band[0].instruments] == [
         ("Drums", "Drums"), ("Electric Bass (finger)", "Bass"), ("Acoustic Grand Piano", "Piano")]  # fmt: skip
     assert band[0].genre_tags == ["funk", "bright"]
@@ -109,7 +110,7 @@ def test_a_recording_without_a_reliable_grid_is_cut_by_time_and_states_no_bpm_or
     for c in drone:
         assert (c.bars, c.bpm, c.time_signature) == (None, None, None)
         assert c.tempo_evidence.withheld and "beat" in c.tempo_evidence.withheld
-        assert c.key in (None, "A major") and c.genre_tags == ["ambient"]
+        assert c.key is None and c.key_evidence.audio and c.genre_tags == ["ambient"]
     summary = json.loads(project.out("clip").summary.read_text())
     cuts = summary["recordings"]["cut"]
     assert cuts["time"] == 1 and cuts["bars"] >= 1 and sum(cuts.values()) == 3

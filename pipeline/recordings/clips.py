@@ -12,8 +12,8 @@ and keep their own dynamics. Clips are consecutive and do not overlap:
   the window's length state no bars, and no BPM unless a person gave one.
 
 Labels follow the recording's (hand labels win; recordings/song.py), each checked on the
-clip's own audio where it can be: an estimated key is stated only where the clip's audio
-agrees with it, a BPM only where the clip's beats are steady.
+clip's own audio where it can be: an estimated key only with recordings.clip_estimated_keys
+and where the clip's audio agrees with it, a BPM only where the clip's beats are steady.
 """
 
 from __future__ import annotations
@@ -238,6 +238,9 @@ def _labels(job: RecordingClipJob, grid: Grid | None, cut: Cut, span: Span, mono
         key, key_src, key_why = None, "none", "drums only: no key"
     elif song.key is None:
         key, key_src, key_why = None, "none", song.withheld.get("key", "no key labelled or estimated")
+    elif not rp.clip_estimated_keys:
+        key, key_src = None, "none"
+        key_why = f"estimated {song.key}, not confirmed by a person (recordings.clip_estimated_keys: false)"
     elif heard.label != song.key:
         key, key_src = None, "none"
         key_why = f"the clip's audio sounds {heard.label}, the recording's estimate is {song.key}"
