@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,8 +32,9 @@ import soxr
 
 from benchmarks.results_io import write_result
 from pipeline.analysis.key import KeyLabel, audio_key, midi_key, relation
+from pipeline.clips.audit import reason_kind
 from pipeline.params import load_params
-from pipeline.recordings.clips import plan_spans
+from pipeline.recordings.clips import grid_params, plan_spans
 from pipeline.recordings.grid import GridParams, find_grid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,9 +48,7 @@ KEY_STRENGTH = 0.6  # recordings.min_key_strength's default
 
 def _params() -> tuple[GridParams, object, str]:
     p = load_params(REPO / "params.yaml")
-    r = p.recordings
-    grid = GridParams(r.min_tempo_confidence, r.grid.max_drift, r.grid.hand_bpm_tolerance, r.grid.min_downbeat_contrast)
-    return grid, p.clip, r.key_profile
+    return grid_params(p.recordings), p.clip, p.recordings.key_profile
 
 
 def _steady(pm: pretty_midi.PrettyMIDI) -> tuple[float, str] | None:
@@ -128,15 +126,6 @@ def _audio_file(path: Path, grid_p: GridParams, clip_p) -> dict:
             "bpm": round(g.bpm, 2) if g.bpm else None, "clips": len(spans)}  # fmt: skip
 
 
-def _reason(text: str) -> str:
-    return re.sub(r"[-+]?\d+(\.\d+)?", "N", text)
-
-
-def _key(text: str) -> KeyLabel:
-    tonic, scale = text.split(" ")
-    return KeyLabel(tonic, scale)  # type: ignore[arg-type]
-
-
 def _share(values: list[bool]) -> float | None:
     return round(sum(values) / len(values), 3) if values else None
 
@@ -168,7 +157,8 @@ def _midi_summary(rows: list[dict]) -> dict:
     out["key_audio_vs_notes_exact"] = _share([k["audio"] == k["notes"] for k in keys])
     sure = [k for k in keys if (k["strength"] or 0) >= KEY_STRENGTH]
     out["key_audio_vs_notes_exact_when_sure"] = _share([k["audio"] == k["notes"] for k in sure])
-    out["key_relation"] = dict(Counter(relation(_key(k["audio"]), _key(k["notes"])) for k in keys).most_common())
+    pairs = [(KeyLabel.parse(k["audio"]), KeyLabel.parse(k["notes"])) for k in keys]
+    out["key_relation"] = dict(Counter(relation(a, b) for a, b in pairs).most_common())
     return out
 
 
@@ -188,7 +178,7 @@ def main() -> None:
         "files": len(audio_rows),
         "cut": {c: sum(r["cut"] == c for r in audio_rows) for c in ("bars", "beats", "time")},
         "meters": {m: sum(r["meter"] == m for r in audio_rows) for m in sorted({str(r["meter"]) for r in audio_rows})},
-        "unreliable_why": dict(sorted(Counter(_reason(r["why"]) for r in audio_rows if r["why"]).items())),
+        "unreliable_why": dict(sorted(Counter(reason_kind(r["why"]) for r in audio_rows if r["why"]).items())),
     }
     write_result(OUT, {
         "what": "benchmarks.recording_grid: the clip stage's beat/bar grid on rendered third-party MIDI "

@@ -117,8 +117,9 @@ def clip(params: Params, out: StageDir) -> StageResult:
     ]
     if recorded:
         r = summary["recordings"]
-        highlights.append(f"recordings: {r['clips']} clips of {len(recorded)} recordings, cut {r['cut']}; "
-                          f"stated {r['stated']}")  # fmt: skip
+        lab = r["labels"]
+        stated = f"bars on {r['bars_stated']}, key on {lab['key_stated']}, BPM on {lab['bpm_stated']}"
+        highlights.append(f"recordings: {r['clips']} clips of {len(recorded)} recordings, cut {r['cut']}; {stated}")
     if summary["labels_vs_truth"]:
         highlights.append(f"against the sample's truth: {summary['labels_vs_truth']}")
     return StageResult(clips, failures, summary, highlights, inputs=len(jobs) + len(recorded))

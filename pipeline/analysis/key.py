@@ -22,6 +22,12 @@ class KeyLabel:
     strength: float | None = None
     source: str = ""
 
+    @classmethod
+    def parse(cls, label: str) -> KeyLabel:
+        """'<tonic> <scale>' (a record's key) as a KeyLabel."""
+        tonic, scale = label.split(" ")
+        return cls(tonic, scale)  # type: ignore[arg-type]
+
     @property
     def label(self) -> str:
         return f"{self.tonic} {self.scale}"

@@ -19,7 +19,7 @@ from pipeline.io.table import write_csv
 from pipeline.records import Clip
 
 
-def _reason(text: str | None) -> str:
+def reason_kind(text: str | None) -> str:
     """The kind of a withheld reason, without its particulars ("tempo varies # BPM inside the clip")."""
     if text is None:
         return "stated"
@@ -36,7 +36,9 @@ def label_counts(clips: Sequence[Clip]) -> dict[str, Any]:
     return {
         "clips": len(clips),
         "key_stated": sum(c.key is not None for c in clips),
-        "key_withheld": dict(sorted(Counter(_reason(c.key_evidence.withheld) for c in clips if c.key is None).items())),
+        "key_withheld": dict(
+            sorted(Counter(reason_kind(c.key_evidence.withheld) for c in clips if c.key is None).items())
+        ),
         "key_stated_share_of_tonal": _share([c.key is not None for c in tonal]),
         "keys_on_atonal_clips": sum(c.key is not None for c in clips if not c.key_evidence.tonal),
         "key_notes_vs_audio": dict(sorted(Counter(c.key_evidence.agreement or "none" for c in mixes).items())),
@@ -45,7 +47,7 @@ def label_counts(clips: Sequence[Clip]) -> dict[str, Any]:
         ),
         "bpm_stated": sum(c.bpm is not None for c in clips),
         "bpm_withheld": dict(
-            sorted(Counter(_reason(c.tempo_evidence.withheld) for c in clips if c.bpm is None).items())
+            sorted(Counter(reason_kind(c.tempo_evidence.withheld) for c in clips if c.bpm is None).items())
         ),
         "felt_level_sources": dict(sorted(Counter(c.tempo_evidence.felt_source for c in mixes).items())),
         "felt_factors": dict(sorted(Counter(f"{c.tempo_evidence.felt_factor:.4g}" for c in mixes).items())),

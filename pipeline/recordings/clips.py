@@ -18,11 +18,10 @@ and where the clip's audio agrees with it, a BPM only where the clip's beats are
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pretty_midi
@@ -33,6 +32,7 @@ from pipeline.analysis.tag import DISTORTED_GM_PRESETS, timbre_adjectives, timbr
 from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.audio.loudness import db_to_gain, integrated_lufs, to_db
 from pipeline.audio.measure import measure_file
+from pipeline.clips.audit import label_counts
 from pipeline.clips.cut import SongClips, write_wav
 from pipeline.io.atomic import write_json
 from pipeline.midi import gm
@@ -148,11 +148,15 @@ def _grid(job: RecordingClipJob, path: Path) -> Grid | None:
     if song.duration_s > rp.grid.max_s:
         return None
     mono = sf.read(str(path), dtype="float32", always_2d=True)[0].mean(axis=1)
-    params = GridParams(rp.min_tempo_confidence, rp.grid.max_drift, rp.grid.hand_bpm_tolerance,
-                        rp.grid.min_downbeat_contrast)  # fmt: skip
     hand_bpm = song.bpm if "bpm" in song.hand else None
     hand_meter = song.meter if "meter" in song.hand else None
-    return find_grid(mono, song.sample_rate, params, hand_bpm, hand_meter)
+    return find_grid(mono, song.sample_rate, grid_params(rp), hand_bpm, hand_meter)
+
+
+def grid_params(rp: RecordingsParams) -> GridParams:
+    """The grid's thresholds from params (recordings.min_tempo_confidence and recordings.grid)."""
+    g = rp.grid
+    return GridParams(rp.min_tempo_confidence, g.max_drift, g.hand_bpm_tolerance, g.min_downbeat_contrast)
 
 
 def grid_note(cut: Cut, grid: Grid | None, max_s: float) -> str:
@@ -246,7 +250,7 @@ def _labels(job: RecordingClipJob, grid: Grid | None, cut: Cut, span: Span, mono
         key_why = f"the clip's audio sounds {heard.label}, the recording's estimate is {song.key}"
     else:
         key, key_src = song.key, "audio"
-    stated = _key_label(key)
+    stated = KeyLabel.parse(key) if key is not None else None
     key_evidence = KeyEvidence(
         tonal=tonal, notes=None, notes_confidence=None, context=None, signature=None, audio=heard.label,
         audio_strength=heard.strength, song_audio=song.estimates.key,
@@ -291,14 +295,7 @@ def _labels(job: RecordingClipJob, grid: Grid | None, cut: Cut, span: Span, mono
     )  # fmt: skip
 
 
-def _key_label(key: str | None) -> KeyLabel | None:
-    if key is None:
-        return None
-    tonic, scale = key.split(" ")
-    return KeyLabel(tonic, scale)  # type: ignore[arg-type]
-
-
-def recordings_summary(recordings: int, songs: list[SongClips], clips: list[Clip]) -> dict[str, object]:
+def recordings_summary(recordings: int, songs: list[SongClips], clips: list[Clip]) -> dict[str, Any]:
     """How the recordings were cut and which labels their clips state."""
     rec = [c for c in clips if c.source == "recording"]
     cuts = Counter(s.section_source.split(":", 1)[1] for s in songs if s.section_source.startswith("recording:"))
@@ -307,15 +304,6 @@ def recordings_summary(recordings: int, songs: list[SongClips], clips: list[Clip
         "clips": len(rec),
         "splits": dict(sorted(Counter(c.split for c in rec).items())),
         "cut": dict(sorted(cuts.items())),
-        "stated": {f: sum(getattr(c, a) is not None for c in rec) for f, a in STATED},
-        "withheld_key": dict(sorted(Counter(_reason(c.key_evidence.withheld) for c in rec if c.key is None).items())),
-        "withheld_bpm": dict(sorted(Counter(_reason(c.tempo_evidence.withheld) for c in rec if c.bpm is None).items())),
+        "bars_stated": sum(c.bars is not None for c in rec),
+        "labels": label_counts(rec),
     }
-
-
-STATED = (("key", "key"), ("bpm", "bpm"), ("meter", "time_signature"), ("bars", "bars"))
-
-
-def _reason(text: str | None) -> str:
-    """A withheld reason without its numbers, so like reasons count together."""
-    return re.sub(r"[-+]?\d+(\.\d+)?", "N", text or "unknown")

@@ -95,26 +95,42 @@ def beats_per_bar(meter: str | None) -> int | None:
     return None
 
 
-def beat_chroma(mono: np.ndarray, sr: int, beats: np.ndarray) -> np.ndarray:
-    """(beats - 1, 12): the mean chroma (55 Hz - 2 kHz magnitudes folded to pitch classes) of each
-    interval between consecutive beats, computed in frame blocks (bounded memory)."""
+@dataclass(frozen=True)
+class Frames:
+    """Per STFT frame (FRAME, HOP), from one pass over the recording in blocks (bounded memory)."""
+
+    low_energy: np.ndarray  # log energy below LOW_BAND_HZ
+    chroma: np.ndarray  # (frames, 12): CHROMA_BAND_HZ magnitudes folded to pitch classes
+
+
+def spectral_frames(mono: np.ndarray, sr: int) -> Frames:
     freqs = np.fft.rfftfreq(FRAME, 1 / sr)
+    low = freqs < LOW_BAND_HZ
     band = (freqs >= CHROMA_BAND_HZ[0]) & (freqs <= CHROMA_BAND_HZ[1])
     pcs = np.round(12 * np.log2(freqs[band] / 440.0) + 69).astype(int) % 12
     fold = np.zeros((int(band.sum()), 12), np.float32)
     fold[np.arange(band.sum()), pcs] = 1.0
     window = np.hanning(FRAME).astype(np.float32)
     n = max(0, 1 + (len(mono) - FRAME) // HOP)
+    energy = np.zeros(n, np.float32)
     chroma = np.zeros((n, 12), np.float32)
     for f0 in range(0, n, 4096):
         f1 = min(n, f0 + 4096)
         idx = np.arange(f0, f1)[:, None] * HOP + np.arange(FRAME)[None, :]
-        chroma[f0:f1] = np.abs(np.fft.rfft(mono[idx] * window, axis=1))[:, band] @ fold
-    frames = np.clip(np.round(beats * sr / HOP).astype(int), 0, max(0, n - 1))
+        mag = np.abs(np.fft.rfft(mono[idx] * window, axis=1))
+        energy[f0:f1] = np.log1p(100.0 * (mag[:, low] ** 2).sum(axis=1))
+        chroma[f0:f1] = mag[:, band] @ fold
+    return Frames(energy, chroma)
+
+
+def beat_chroma(frames: Frames, sr: int, beats: np.ndarray) -> np.ndarray:
+    """(beats - 1, 12): the mean chroma of each interval between consecutive beats."""
+    chroma = frames.chroma
+    at = np.clip(np.round(beats * sr / HOP).astype(int), 0, max(0, len(chroma) - 1))
     out = np.zeros((max(0, len(beats) - 1), 12), np.float32)
     for i in range(len(out)):
-        if frames[i + 1] > frames[i]:
-            out[i] = chroma[frames[i] : frames[i + 1]].mean(axis=0)
+        if at[i + 1] > at[i]:
+            out[i] = chroma[at[i] : at[i + 1]].mean(axis=0)
     return out
 
 
@@ -162,27 +178,19 @@ def _attack_times(mono: np.ndarray, sr: int, beats: np.ndarray) -> np.ndarray:
     return out
 
 
-def offbeat_ratio(mono: np.ndarray, sr: int, beats: np.ndarray) -> float:
+def offbeat_ratio(frames: Frames, sr: int, beats: np.ndarray) -> float:
     """Mean low-band (< LOW_BAND_HZ) onset strength halfway between beats over that at the beats: above
     OFFBEAT_MAX the kick and bass land between the tracked beats, which then may be the off-beats
     (a tracker locked half a beat late); on third-party MIDI it flagged both such files of 30."""
-    freqs = np.fft.rfftfreq(FRAME, 1 / sr)
-    low = freqs < LOW_BAND_HZ
-    window = np.hanning(FRAME).astype(np.float32)
-    n = max(0, 1 + (len(mono) - FRAME) // HOP)
-    energy = np.zeros(n, np.float32)
-    for f0 in range(0, n, 4096):
-        f1 = min(n, f0 + 4096)
-        idx = np.arange(f0, f1)[:, None] * HOP + np.arange(FRAME)[None, :]
-        energy[f0:f1] = np.log1p(100.0 * (np.abs(np.fft.rfft(mono[idx] * window, axis=1))[:, low] ** 2).sum(axis=1))
+    energy = frames.low_energy
     flux = np.maximum(0.0, np.diff(energy, prepend=energy[:1]))
     if len(flux) == 0 or len(beats) < 2:
         return 0.0
 
     def strength(times: np.ndarray) -> float:
-        frames = np.round(times * sr / HOP).astype(int)
-        frames = frames[frames < len(flux)]
-        return float(np.mean([flux[max(0, f - 2) : f + 3].max() for f in frames])) if len(frames) else 0.0
+        at = np.round(times * sr / HOP).astype(int)
+        at = at[at < len(flux)]
+        return float(np.mean([flux[max(0, f - 2) : f + 3].max() for f in at])) if len(at) else 0.0
 
     at_beats = strength(beats)
     return strength((beats[:-1] + beats[1:]) / 2) / at_beats if at_beats > 0 else 0.0
@@ -235,10 +243,11 @@ def find_grid(
     hand_per_bar = beats_per_bar(hand_meter)
     if hand_meter and not hand_per_bar:
         return beats_only(f"a meter the grid cannot count ({hand_meter})")
-    offbeat = offbeat_ratio(mono, sr, beats)
+    frames = spectral_frames(mono, sr)
+    offbeat = offbeat_ratio(frames, sr, beats)
     if offbeat > OFFBEAT_MAX:
         return beats_only(f"the bass lands between the beats (ratio {offbeat:.2f}): they may be off-beats")
-    chroma = beat_chroma(mono, sr, beats)
+    chroma = beat_chroma(frames, sr, beats)
     found = sorted(((*downbeat_phase(chroma, g), g) for g in ((hand_per_bar,) if hand_per_bar else CANDIDATES)),
                    key=lambda t: t[1], reverse=True)  # fmt: skip
     phase, contrast, per_bar = found[0]
