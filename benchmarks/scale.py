@@ -275,10 +275,13 @@ def project(sizes: list[dict[str, Any]], comparison: dict[str, Any] | None, work
     one_machine = {s: round(c * hours / (16 * eff) / 3600, 2) for s, c in core_s.items()}
     cluster = {s: round(c * hours / (64 * eff) * ray_factor / 3600, 2) for s, c in core_s.items()}
     # From CPU seconds (user + system of the stage's processes): what the work costs, whatever else
-    # shared the machine's cores while it ran (wall seconds count that too).
+    # shared the machine's cores while it ran (wall seconds count that too). Not divided by the
+    # measured efficiency: CPU seconds already hold the extra work of more workers, and the idle
+    # part of the small runs' efficiency (the last songs' tail, worker start-up) is one song's
+    # time among 17,000 / 16 per worker at Lakh scale.
     per_hour = {s: f.get("cpu_seconds_per_audio_hour") for s, f in largest["stages"].items()}
     cpu_s = {s: c for s, c in per_hour.items() if c}
-    from_cpu = {s: round(c * hours / (16 * eff) / 3600, 2) for s, c in cpu_s.items()}
+    from_cpu = {s: round(c * hours / 16 / 3600, 2) for s, c in cpu_s.items()}
     return {
         "basis": f"N={largest['n_files']} at {workers} workers; {hours:g} audio-hours; parallel efficiency {eff:.2f}",
         "lakh_16_cores_hours": {"by_stage": one_machine, "total": round(sum(one_machine.values()), 1)},

@@ -127,6 +127,21 @@ def test_local_context_is_unpickled_once_per_worker(workers):
     assert [o.value[1:] for o in in_process] == [(0, "v0"), (0, "v1"), (0, "v2")]  # never pickled
 
 
+def thread_limits(_: int) -> dict[str, str | None]:
+    return {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+def test_local_workers_run_one_thread_each_unless_the_user_says(monkeypatch):
+    """Two workers on two cores must not each start a BLAS/OpenMP thread per core; a limit the user
+    set reaches the workers as it is, and the stage process's own environment is left alone."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    out = map_items(thread_limits, ITEMS[:2], 2, desc="test")
+    assert [o.value for o in out] == [{"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "3"}] * 2
+    assert "OMP_NUM_THREADS" not in os.environ and "OPENBLAS_NUM_THREADS" not in os.environ
+
+
 @pytest.fixture(scope="module")
 def ray_instance():
     """One local Ray instance (2 CPUs) for this module's Ray tests; map_items reuses it."""

@@ -204,8 +204,9 @@ def _audible(song: _Song, playing: list[_Part], s0: int, s1: int, clip_lufs: flo
     heard, quiet, excerpts = [], [], {}
     for part in playing:
         excerpt, pad = _stem_excerpt(song, part, s0, s1)
-        excerpts[part.track.id] = (excerpt, pad)
-        in_mix = integrated_lufs(excerpt, song.sample_rate) + mix.shared_gain_db + mix.mix_gain_db
+        lufs = integrated_lufs(excerpt, song.sample_rate)
+        excerpts[part.track.id] = (excerpt, pad, lufs)  # the loudness is the solo clip's too
+        in_mix = lufs + mix.shared_gain_db + mix.mix_gain_db
         (heard if in_mix >= clip_lufs - floor else quiet).append(part)
     return heard, quiet, excerpts
 
@@ -288,17 +289,17 @@ def _cut_plan(song: _Song, cid: str, plan: ClipPlan) -> tuple[list[Clip], list[t
         energy=meta.energy if meta else None, acousticness=meta.acousticness if meta else None,
         midi=midi_path.relative_to(job.root).as_posix(),
     )  # fmt: skip
-    takes: list[tuple[str, Literal["mix", "stem"], np.ndarray, int, list[ClipInstrument], str | None, SpanLabels]]
-    takes = [(cid, "mix", mix_excerpt, mix_pad, instruments, None, labels)]
+    takes: list[tuple[str, Literal["mix", "stem"], np.ndarray, int, float, list[ClipInstrument], str | None, SpanLabels]]
+    takes = [(cid, "mix", mix_excerpt, mix_pad, mix_lufs, instruments, None, labels)]
     quiet_ids = [part.track.id for part in quiet]
     for inst, part in zip(instruments, playing, strict=True):
         if part.track.id in song.solo:
             stem_id = f"{cid}-{part.track.id.rsplit('/', 1)[1]}"
-            excerpt, pad = stem_audio[part.track.id]
-            takes.append((stem_id, "stem", excerpt, pad, [inst], part.stem.patch_detail, _stem_labels(labels, part)))
+            excerpt, pad, lufs = stem_audio[part.track.id]
+            solo_labels = _stem_labels(labels, part)
+            takes.append((stem_id, "stem", excerpt, pad, lufs, [inst], part.stem.patch_detail, solo_labels))
     made, dropped = [], []
-    for clip_id, kind, excerpt, pad, insts, detail, lab in takes:
-        lufs = mix_lufs if kind == "mix" else integrated_lufs(excerpt, sr)
+    for clip_id, kind, excerpt, pad, lufs, insts, detail, lab in takes:
         if not lufs > p.silence_lufs:
             dropped.append((clip_id, f"near-silent: {lufs:.1f} LUFS <= clip.silence_lufs {p.silence_lufs:g}"))
             continue

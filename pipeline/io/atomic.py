@@ -39,7 +39,12 @@ def sweep_temp(root: Path) -> list[Path]:
 
 @contextmanager
 def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temp file beside `path` and rename it over `path` on success."""
+    """Open a temp file beside `path` and rename it over `path` on success.
+
+    Atomic against a killed process (the temp name is swept, never an output), not
+    against power loss: no fsync per file (about 9 ms per clip-sized WAV here, 5-10 %
+    of clip and augment). A machine that loses power mid-stage has no dvc.lock entry
+    for that run, so `dvc repro` runs the stage again."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
@@ -47,8 +52,6 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         encoding = None if "b" in mode else "utf-8"
         with open(tmp, mode, encoding=encoding) as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
