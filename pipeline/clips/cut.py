@@ -289,7 +289,8 @@ def _cut_plan(song: _Song, cid: str, plan: ClipPlan) -> tuple[list[Clip], list[t
         energy=meta.energy if meta else None, acousticness=meta.acousticness if meta else None,
         midi=midi_path.relative_to(job.root).as_posix(),
     )  # fmt: skip
-    takes: list[tuple[str, Literal["mix", "stem"], np.ndarray, int, float, list[ClipInstrument], str | None, SpanLabels]]
+    Take = tuple[str, Literal["mix", "stem"], np.ndarray, int, float, list[ClipInstrument], str | None, SpanLabels]
+    takes: list[Take]
     takes = [(cid, "mix", mix_excerpt, mix_pad, mix_lufs, instruments, None, labels)]
     quiet_ids = [part.track.id for part in quiet]
     for inst, part in zip(instruments, playing, strict=True):
