@@ -39,15 +39,13 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from tqdm import tqdm
 
+from pipeline.errors import ItemError
+
 if TYPE_CHECKING:
     from pipeline.params import RunParams
 
 T = TypeVar("T")
 Job = tuple[Callable[..., Any], str, Any]
-
-
-class ItemError(Exception):
-    """An expected, explained failure of one item: its message is the reason."""
 
 
 @dataclass(frozen=True)
@@ -312,7 +310,7 @@ def ray_session(engine: Engine) -> Iterator[int]:
     """Ray for one stage run: joins `engine.ray_address` or starts a local instance with
     `engine.workers` CPUs (shut down on exit; one that was already running is reused and
     left running). Yields how many items to keep in flight."""
-    from pipeline.params import ConfigError
+    from pipeline.errors import ConfigError
 
     try:
         import ray

@@ -12,7 +12,6 @@ from pathlib import Path, PurePath
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-import pretty_midi
 import yaml
 from pydantic import (
     AfterValidator,
@@ -24,16 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-# GM families as pretty_midi names them, plus drum tracks (pipeline/midi/gm.py uses the same).
-GM_FAMILIES: tuple[str, ...] = (*pretty_midi.constants.INSTRUMENT_CLASSES, "Drums")
-
-
-def gm_family(program: int, is_drum: bool) -> str:
-    return "Drums" if is_drum else str(pretty_midi.program_to_instrument_class(int(program)))
-
-
-class ConfigError(ValueError):
-    """The run is configured wrongly (a missing input folder, an unknown work, ...)."""
+from pipeline.errors import ConfigError
+from pipeline.midi.gm import GM_DRUM_KITS, GM_FAMILIES, gm_family
 
 
 class ParamsError(ConfigError):
@@ -237,9 +228,6 @@ class PatchRule(Section):
     name: str = Field(min_length=1)
     match: PatchRuleMatch = PatchRuleMatch()
     patches: list[str] = Field(min_length=1, description="patch names; the first renders, all are timbre alternatives")
-
-
-GM_DRUM_KITS = (0, 8, 16, 24, 25, 32, 40, 48, 56)
 
 
 def _coverage_gaps(rules: list[PatchRule]) -> list[str]:

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import ConfigError
 from pipeline.io.atomic import sweep_temp, write_json
 from pipeline.io.manifest import ManifestError, MissingManifest, check_manifest, write_failures, write_manifest
 from pipeline.layout import EXTRA_OUTS, MODEL_OUTS, UPSTREAM, StageDir
-from pipeline.params import ConfigError, Params, ParamsError, load_params
+from pipeline.params import Params, ParamsError, load_params
 from pipeline.records import (
     Clip,
     Failure,

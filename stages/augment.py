@@ -21,11 +21,12 @@ from pipeline.augment.fx import check_effects
 from pipeline.augment.make import AugmentConfig, ItemJob, ItemResult, clip_phrases, make_item
 from pipeline.augment.prompting import attach_prompts
 from pipeline.augment.spec import ORIGINAL, cap_by_phrase, plan_clip
+from pipeline.errors import ConfigError
 from pipeline.io.atomic import write_json
 from pipeline.io.manifest import read_manifest
 from pipeline.layout import StageDir
 from pipeline.parallel import map_items
-from pipeline.params import ConfigError, Params
+from pipeline.params import Params
 from pipeline.prompts.backends import open_backend
 from pipeline.prompts.writer import PromptWriter
 from pipeline.records import Clip, Failure, Prompt, Variant, hours_by_source

@@ -18,10 +18,11 @@ from pipeline.clips.audit import label_counts, truth_scores, write_audit
 from pipeline.clips.cut import ClipJob, cut_song
 from pipeline.clips.splits import SPLITS, assign_splits
 from pipeline.clips.truth import truth_of_clips
+from pipeline.errors import ConfigError
 from pipeline.io.manifest import ManifestError, MissingManifest, check_manifest, read_manifest
 from pipeline.layout import StageDir
 from pipeline.parallel import map_items
-from pipeline.params import ConfigError, Params
+from pipeline.params import Params
 from pipeline.recordings.clips import RecordingClipJob, cut_recording, recordings_summary
 from pipeline.recordings.folder import audio_files
 from pipeline.records import (

@@ -20,12 +20,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pipeline.errors import ConfigError
 from pipeline.evaluate import grid, measure, models, report
 from pipeline.io.atomic import write_text
 from pipeline.io.manifest import read_manifest
 from pipeline.layout import StageDir
 from pipeline.parallel import map_items
-from pipeline.params import ConfigError, Params
+from pipeline.params import Params
 from pipeline.records import Clip, Failure
 from stages._runner import StageResult, run_stage
 

@@ -19,8 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pipeline.errors import ConfigError
 from pipeline.layout import StageDir
-from pipeline.params import ConfigError, Params
+from pipeline.params import Params
 from pipeline.records import Failure
 from pipeline.train import spec as run_spec
 from pipeline.train.clips import manifest_items, manifest_sources, scan

@@ -12,9 +12,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from pipeline.errors import ConfigError
 from pipeline.io.manifest import read_manifest
 from pipeline.layout import StageDir
-from pipeline.params import ConfigError, Params
+from pipeline.params import Params
 from pipeline.prompts.backends import open_backend
 from pipeline.prompts.writer import PromptWriter
 from pipeline.records import Clip

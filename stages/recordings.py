@@ -21,9 +21,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from pipeline.errors import ConfigError
 from pipeline.layout import StageDir
 from pipeline.parallel import map_items
-from pipeline.params import ConfigError, Params, ParamsError, load_params
+from pipeline.params import Params, ParamsError, load_params
 from pipeline.recordings import folder as rec_folder
 from pipeline.recordings.labels import LabelRow, read_labels, write_labels
 from pipeline.recordings.labelstudio import export_tasks, import_tasks, label_config, write_tasks

@@ -13,11 +13,12 @@ from pathlib import Path
 from pipeline.analysis.tag import TagJob, tag_song
 from pipeline.analysis.tempo import plan_tempo
 from pipeline.analysis.timbre import TimbreThresholds
+from pipeline.errors import ConfigError
 from pipeline.io.manifest import read_manifest
 from pipeline.io.table import write_csv
 from pipeline.layout import StageDir
 from pipeline.parallel import map_items
-from pipeline.params import ConfigError, Params
+from pipeline.params import Params
 from pipeline.records import Failure, MixSong, SplitSong, TagSong
 from stages._runner import StageResult, run_stage
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tarfile
 from pathlib import Path
 
@@ -142,8 +143,21 @@ def test_a_near_silent_variant_is_dropped_with_its_reason(project):
     assert not list((project.root / "data/augment/dataset").rglob("*fx-lowpass*"))
 
 
-def test_bad_augment_params_stop_before_any_work(project):
+def test_bad_augment_params_stop_before_any_work(project, caplog):
+    """With its inputs in place, a bad FX level stops the stage with exit 2 and one message naming
+    the key (an unknown level: by the params model; a value pedalboard rejects: by a probe)."""
+    _inputs(project.root)
+
+    def stopped() -> str:
+        caplog.clear()
+        assert project.run("augment") == 2
+        (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert not project.out("augment").manifest.exists()
+        return message
+
     project.params(augment={"fx": {"effects": {"reverb": {"levels": {"huge": {"room_size": 0.5}}}}}})
-    assert project.run("augment") == 2
+    message = stopped()
+    assert "'augment.fx.effects.reverb.levels'" in message and "levels ['huge'] unknown" in message
     project.params(augment={"fx": {"effects": {"bitcrush": {"levels": {"medium": {"bit_depth": -1}}}}}})
-    assert project.run("augment") == 2
+    message = stopped()
+    assert "augment.fx.effects.bitcrush.levels.medium" in message and "Bit depth must be between" in message

@@ -24,7 +24,8 @@ from pipeline.augment.fx import (
 from pipeline.augment.labels import transpose_key
 from pipeline.augment.midi_ops import OutOfRangeSkip, scale_tempo, transpose, transpose_key_number
 from pipeline.augment.spec import Draw, Plan, bpm_targets, cap_by_phrase, plan_clip, source_bpm
-from pipeline.params import ConfigError, ParamsError, parse_params
+from pipeline.errors import ConfigError
+from pipeline.params import ParamsError, parse_params
 from pipeline.records import Variant
 from tests.augment_factory import PARAMS
 from tests.clip_factory import make_clip

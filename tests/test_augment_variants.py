@@ -13,7 +13,7 @@ from pipeline.analysis.key import audio_key
 from pipeline.augment.fx import FxStep
 from pipeline.augment.make import ItemJob, ItemResult, make_item
 from pipeline.augment.spec import Draw, Plan
-from pipeline.parallel import ItemError
+from pipeline.errors import ItemError
 from tests.audio_checks import onsets
 from tests.augment_factory import PARAMS, clicks, config, make_clip, progression
 

@@ -26,12 +26,12 @@ import requests
 import responses
 from responses import matchers
 
+from pipeline.errors import ItemError
 from pipeline.metadata import LastfmResult, MetadataClient, ServiceUnavailable, SpotifyResult
 from pipeline.metadata.cache import ResponseCache
 from pipeline.metadata.retry import parse_retry_after
 from pipeline.metadata.similarity import Candidate, normalise, pick_best, score
 from pipeline.metadata.tags import clean_tags
-from pipeline.parallel import ItemError
 from pipeline.params import LastfmParams, MetadataParams, SpotifyParams
 
 FIXTURES = Path(__file__).parent / "fixtures" / "metadata"

@@ -104,7 +104,7 @@ def test_silent_stems_are_left_out_and_recorded(rendered, tmp_path):
 
 
 def test_all_silent_song_fails_with_reason(rendered, tmp_path):
-    from pipeline.parallel import ItemError
+    from pipeline.errors import ItemError
 
     song = next(iter(read_manifest(rendered.out("render").manifest, RenderSong)))
     hush = tmp_path / "hush.flac"

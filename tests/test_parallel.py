@@ -11,7 +11,8 @@ from collections import Counter
 
 import pytest
 
-from pipeline.parallel import Engine, ItemError, map_items, ray_session
+from pipeline.errors import ItemError
+from pipeline.parallel import Engine, map_items, ray_session
 
 
 def square_or_fail(x: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from pipeline.io.manifest import read_manifest, write_manifest
 from pipeline.prompts.attributes import clip_facts
@@ -51,7 +52,10 @@ def test_stage_writes_valid_prompts_deterministically(project):
     assert out.manifest.read_bytes() != first
 
 
-def test_bad_prompts_params_stop_the_stage(project):
+def test_bad_prompts_params_stop_the_stage(project, caplog):
     write_manifest(project.out("clip").manifest, _clips())
     project.params(prompts={"styles": {"natural": 0, "tags": 0, "subset": 0}})
     assert project.run("prompts") == 2
+    (message,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "'prompts.styles'" in message and "at least one style needs a ratio > 0" in message
+    assert not project.out("prompts").manifest.exists()

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.params import ConfigError, PromptsParams, SamplingParams, StyleMix, VllmParams
+from pipeline.errors import ConfigError
+from pipeline.params import PromptsParams, SamplingParams, StyleMix, VllmParams
 from pipeline.prompts.attributes import clip_facts
 from pipeline.prompts.backend import ChatRequest
 from pipeline.prompts.backends import open_backend

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.params import ConfigError, PromptsParams
+from pipeline.errors import ConfigError
+from pipeline.params import PromptsParams
 from pipeline.prompts.attributes import clip_facts
 from pipeline.prompts.backend import ChatRequest, Generation
 from pipeline.prompts.chat import RULES, build_request, load_examples

@@ -19,8 +19,8 @@ import pytest
 import soundfile as sf
 from pedalboard.midi_utils import normalize_midi_messages
 
-from pipeline.parallel import ItemError
-from pipeline.params import ConfigError, PatchSpec
+from pipeline.errors import ConfigError, ItemError
+from pipeline.params import PatchSpec
 from pipeline.render import vst3
 from pipeline.render.events import SynthEvent
 from pipeline.render.track import RenderSettings, render_to_file

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.errors import ConfigError
 from pipeline.io.manifest import read_manifest
-from pipeline.params import ConfigError, RenderParams, parse_params
+from pipeline.params import RenderParams, parse_params
 from pipeline.records import RenderSong
 from pipeline.render.job import check_patches
 from pipeline.render.patches import sounds_per_family

@@ -19,7 +19,8 @@ from pipeline.analysis.tempo import (
     plan_tempo,
     tempo_accuracy,
 )
-from pipeline.params import ConfigError, TagParams
+from pipeline.errors import ConfigError
+from pipeline.params import TagParams
 from pipeline.render.events import instrument_events
 from pipeline.render.fluid import SoundFontBackend
 

@@ -22,8 +22,8 @@ from pipeline.analysis.notation import Notation, describe_notation
 from pipeline.analysis.tempo import TempoEstimate, TempoPlan, beat_tempo, midi_tempo, tempo_accuracy, tempo_backend
 from pipeline.analysis.timbre import TimbreFeatures, TimbreThresholds, timbre_features, timbre_tags
 from pipeline.audio.stems import stem_samples
+from pipeline.errors import ItemError
 from pipeline.midi.load import parse_midi
-from pipeline.parallel import ItemError
 from pipeline.params import AnalysisParams, TagParams
 from pipeline.records import (
     KeyTags,

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import resample_poly
 
-from pipeline.params import ConfigError, TagParams
+from pipeline.errors import ConfigError
+from pipeline.params import TagParams
 from pipeline.torchaudio_cpu import import_torchaudio as import_torchaudio_cpu
 
 DEEPRHYTHM_SR = 22050

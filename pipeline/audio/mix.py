@@ -50,8 +50,8 @@ from pipeline.audio.stream import (
     exact_envelope_reader,
     limit_gains,
 )
+from pipeline.errors import ItemError
 from pipeline.io.atomic import atomic_open
-from pipeline.parallel import ItemError
 from pipeline.params import MixParams
 from pipeline.records import MixSong, RenderedTrack, RenderSong, Sound, Stem
 

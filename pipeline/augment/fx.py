@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.params import FX_EFFECT_ARGS, ConfigError, FxAxisParams
+from pipeline.errors import ConfigError
+from pipeline.params import FX_EFFECT_ARGS, FxAxisParams
 
 
 @dataclass(frozen=True)

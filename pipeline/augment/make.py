@@ -45,10 +45,10 @@ from pipeline.augment.labels import (
 from pipeline.augment.midi_ops import OutOfRangeSkip, scale_tempo, transpose
 from pipeline.augment.rerender import Part, finish, mix_parts, render_parts
 from pipeline.augment.spec import ORIGINAL, Plan, source_bpm
+from pipeline.errors import ItemError
 from pipeline.io.atomic import temp_path
 from pipeline.midi.load import parse_midi
 from pipeline.midi.write import instruments_to_midi
-from pipeline.parallel import ItemError
 from pipeline.params import AugmentParams, MixParams, RenderParams
 from pipeline.records import Clip, Transform, Variant
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 import pretty_midi
 
-from pipeline.parallel import ItemError
+from pipeline.errors import ItemError
 
 OutOfRange = Literal["fold", "drop", "skip"]
 

@@ -16,7 +16,7 @@ import pretty_midi
 from pipeline.audio.loudness import db_to_gain, integrated_lufs
 from pipeline.audio.mix import normalise
 from pipeline.augment.audio_ops import fit_frames, stereo
-from pipeline.parallel import ItemError
+from pipeline.errors import ItemError
 from pipeline.params import MixParams, RenderParams
 from pipeline.records import ClipInstrument
 from pipeline.render.events import Backend, SynthEvent, instrument_events

@@ -35,10 +35,10 @@ from pipeline.clips.labels import (
 )
 from pipeline.clips.plan import ClipPlan, plan_clips
 from pipeline.clips.sections import bar_features, midi_sections, spotify_sections
+from pipeline.errors import ItemError
 from pipeline.io.atomic import write_bytes, write_json
 from pipeline.midi.load import parse_midi
 from pipeline.midi.write import instruments_to_midi
-from pipeline.parallel import ItemError
 from pipeline.params import ClipParams
 from pipeline.records import (
     Clip,

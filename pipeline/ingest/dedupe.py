@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pretty_midi
 
+from pipeline.errors import ItemError
 from pipeline.ids import sha256_bytes, song_id
 from pipeline.ingest.sources import Candidate, candidate_bytes
 from pipeline.midi.load import parse_midi
-from pipeline.parallel import ItemError
 from pipeline.records import Duplicate
 
 

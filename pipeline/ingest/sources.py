@@ -10,11 +10,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from pipeline.errors import ConfigError, ItemError
 from pipeline.midi.keys import NOTE_NAMES, key_label
 from pipeline.midi.load import parse_midi
 from pipeline.midi.write import instruments_to_midi
-from pipeline.parallel import ItemError
-from pipeline.params import ConfigError, IngestParams
+from pipeline.params import IngestParams
 from pipeline.records import Source
 
 MIDI_SUFFIXES = (".mid", ".midi")

@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from pipeline.errors import ConfigError
 from pipeline.io.atomic import atomic_open
-from pipeline.params import ConfigError
 from pipeline.records import Failure, Record
 
 R = TypeVar("R", bound=Record)

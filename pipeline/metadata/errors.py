@@ -7,7 +7,7 @@ them on the way up.
 
 from __future__ import annotations
 
-from pipeline.parallel import ItemError
+from pipeline.errors import ItemError
 
 
 class ServiceUnavailable(ItemError):

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import pretty_midi
 
-from pipeline.params import gm_family
-
 DRUMS_FAMILY = "Drums"
+# GM families as pretty_midi names them, plus drum tracks.
+GM_FAMILIES: tuple[str, ...] = (*pretty_midi.constants.INSTRUMENT_CLASSES, DRUMS_FAMILY)
+# Drum kit programs (GS/GM2, bank 128) that the patch rules must cover.
+GM_DRUM_KITS = (0, 8, 16, 24, 25, 32, 40, 48, 56)
+
+
+def gm_family(program: int, is_drum: bool) -> str:
+    return DRUMS_FAMILY if is_drum else str(pretty_midi.program_to_instrument_class(int(program)))
+
 
 # (first program, last program, sub-family), covering 0-127 without gaps.
 _SUBFAMILIES: tuple[tuple[int, int, str], ...] = (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import mido
 import pretty_midi
 
-from pipeline.parallel import ItemError
+from pipeline.errors import ItemError
 
 
 class MidiError(ItemError):

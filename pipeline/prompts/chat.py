@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipeline.errors import ConfigError
 from pipeline.ids import item_rng, item_seed
-from pipeline.params import ConfigError
 from pipeline.prompts.attributes import Facts, attribute_lines
 from pipeline.prompts.backend import ChatRequest
 from pipeline.prompts.validate import check_prompt

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.params import ConfigError, PromptsParams
+from pipeline.errors import ConfigError
+from pipeline.params import PromptsParams
 from pipeline.prompts.backend import ChatRequest, Generation
 
 REPO = Path(__file__).resolve().parents[2]

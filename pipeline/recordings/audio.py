@@ -19,8 +19,8 @@ import soundfile as sf
 import soxr
 
 from pipeline.audio.measure import StemMeter
+from pipeline.errors import ItemError
 from pipeline.io.atomic import temp_path
-from pipeline.parallel import ItemError
 from pipeline.records import StemMeasure
 
 SAMPLE_RATE = 44100

@@ -34,9 +34,9 @@ from pipeline.audio.loudness import db_to_gain, integrated_lufs, to_db
 from pipeline.audio.measure import measure_file
 from pipeline.clips.audit import label_counts
 from pipeline.clips.cut import SongClips, write_wav
+from pipeline.errors import ItemError
 from pipeline.io.atomic import write_json
 from pipeline.midi import gm
-from pipeline.parallel import ItemError
 from pipeline.params import ClipParams, MixParams, RecordingsParams
 from pipeline.recordings.grid import Grid, GridParams, drift_of, find_grid, tempo_of
 from pipeline.records import (

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from pipeline.errors import ItemError
 from pipeline.ids import song_id
-from pipeline.parallel import ItemError
 from pipeline.params import RecordingsParams
 from pipeline.recordings.audio import SAMPLE_RATE, convert, probe, sha256_file
 from pipeline.recordings.estimate import estimate

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from pipeline.parallel import ItemError
+from pipeline.errors import ItemError
 from pipeline.render.events import SynthEvent
 
 DEFAULT_SF2 = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"

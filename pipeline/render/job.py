@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pretty_midi
 
+from pipeline.errors import ItemError
 from pipeline.midi.load import parse_midi
-from pipeline.parallel import ItemError
 from pipeline.params import PatchSpec, RenderParams
 from pipeline.records import RenderedTrack, Track
 from pipeline.render.events import Backend, instrument_events
@@ -126,7 +126,7 @@ def check_patches(params: RenderParams, cache_dir: Path | None = None) -> frozen
 
 def _check_soundfont_patch(spec: PatchSpec, name: str, rule: str, params: RenderParams) -> None:
     """The SoundFont exists and, for a patch that names its preset, holds it (a track would fail)."""
-    from pipeline.params import ConfigError
+    from pipeline.errors import ConfigError
     from pipeline.render.fluid import DEFAULT_SF2, SoundFontError, preset_names
 
     sf2 = soundfont_file(spec, params)

@@ -76,7 +76,7 @@ def sounds_per_family(params: RenderParams) -> dict[str, int]:
     """Per GM family, the fewest distinct sounds a track of it can be rendered with (the base patch and its
     timbre alternatives, over the family's programs or kits; a patch playing the track's own program
     counts once with a named preset of that program). Rules by track name are left out."""
-    from pipeline.params import GM_DRUM_KITS, GM_FAMILIES, gm_family
+    from pipeline.midi.gm import GM_DRUM_KITS, GM_FAMILIES, gm_family
 
     out: dict[str, int] = {}
     for family in GM_FAMILIES:

@@ -16,8 +16,8 @@ import numpy as np
 import soundfile as sf
 
 from pipeline.audio.measure import StemMeter
+from pipeline.errors import ItemError
 from pipeline.io.atomic import temp_path
-from pipeline.parallel import ItemError
 from pipeline.records import StemMeasure
 from pipeline.render.events import Backend, SynthEvent
 

@@ -28,9 +28,9 @@ import numpy as np
 import pedalboard
 import pretty_midi
 
+from pipeline.errors import ConfigError, ItemError
 from pipeline.io.atomic import atomic_open
-from pipeline.parallel import ItemError
-from pipeline.params import ConfigError, PatchSpec, RenderParams
+from pipeline.params import PatchSpec, RenderParams
 from pipeline.render.events import SynthEvent, instrument_events
 
 # One plugin call covers at most this many frames: float32 time arithmetic in

@@ -16,9 +16,9 @@ from pathlib import Path
 import soundfile as sf
 from pydantic import Field
 
+from pipeline.errors import ConfigError
 from pipeline.io.manifest import ManifestError, read_manifest
 from pipeline.layout import StageDir
-from pipeline.params import ConfigError
 from pipeline.records import Failure, Record, Variant
 
 SPLITS = ("train", "validation")

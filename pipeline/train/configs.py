@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.params import ConfigError, FinetuneParams
+from pipeline.errors import ConfigError
+from pipeline.params import FinetuneParams
 
 SAMPLE_RATE = 44100
 DOWNSAMPLING = 2048  # the Oobleck VAE's total stride: sample_size must be a multiple
