@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline.analysis.thresholds import TimbreThresholds
 from pipeline.errors import ConfigError
 from pipeline.midi.gm import GM_DRUM_KITS, GM_FAMILIES, gm_family
 
@@ -379,41 +380,6 @@ class KeyParams(Section):
     profile: EssentiaKeyProfile = Field("bgate", description="essentia KeyExtractor profileType")
 
 
-# Threshold pairs of opposite timbre adjectives (dark/bright, wide/mono, clean/gritty):
-# the first must stay below the second.
-TIMBRE_OPPOSITES: tuple[tuple[str, str], ...] = (
-    ("dark_centroid_hz", "bright_centroid_hz"),
-    ("wide_correlation", "mono_correlation"),
-    ("clean_grit", "gritty_grit"),
-)
-
-
-class TimbreParams(Section):
-    """Thresholds that turn measured features into adjectives (pipeline/analysis/timbre.py)."""
-
-    bright_centroid_hz: float = Field(2500.0, gt=0, description="spectral centroid above: bright")
-    dark_centroid_hz: float = Field(800.0, gt=0, description="spectral centroid below: dark")
-    warm_low_mid_share: float = Field(0.5, ge=0, le=1, description="150-500 Hz energy share above: warm")
-    sub_heavy_share: float = Field(0.3, ge=0, le=1, description="20-60 Hz energy share above: sub-heavy")
-    airy_share: float = Field(0.1, ge=0, le=1, description="energy share above 8 kHz above: airy")
-    wide_correlation: float = Field(0.6, ge=-1, le=1, description="L/R correlation below: wide")
-    mono_correlation: float = Field(0.98, ge=-1, le=1, description="L/R correlation above: mono")
-    punchy_punch_db: float = Field(3.0, ge=0, description="transient punch above: punchy")
-    gritty_grit: float = Field(0.45, ge=0, le=1, description="grit above: gritty")
-    clean_grit: float = Field(0.2, ge=0, le=1, description="grit below: clean")
-    noisy_noisiness: float = Field(0.3, ge=0, le=1, description="noisier sounds are not judged gritty/clean")
-    dynamic_range_db: float = Field(10.0, ge=0, description="loudness range above: dynamic")
-
-    @model_validator(mode="after")
-    def _opposites_exclusive(self) -> TimbreParams:
-        """Opposite adjectives can never both hold (checked at load time, so a stage
-        stops before it removes anything)."""
-        for low, high in TIMBRE_OPPOSITES:
-            if not getattr(self, low) < getattr(self, high):
-                raise ValueError(f"timbre threshold {low} must be below {high} (opposites never both)")
-        return self
-
-
 class AnalysisParams(Section):
     """How much of a song tag analyses (bounded memory and time for long songs)."""
 
@@ -424,7 +390,7 @@ class AnalysisParams(Section):
 class TagParams(Section):
     tempo: TempoParams = TempoParams()
     key: KeyParams = KeyParams()
-    timbre: TimbreParams = TimbreParams()
+    timbre: TimbreThresholds = TimbreThresholds()
     analysis: AnalysisParams = AnalysisParams()
     label_policy: Literal["midi", "audio", "agree"] = Field(
         "midi", description="what the dataset states: MIDI truth, audio estimates, or MIDI where both agree"

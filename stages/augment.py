@@ -14,14 +14,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.augment.coverage import write_coverage
 from pipeline.augment.dataset import remove_item, write_shards, write_sidecar
 from pipeline.augment.fx import check_effects
 from pipeline.augment.make import AugmentConfig, ItemJob, ItemResult, clip_phrases, make_item
 from pipeline.augment.prompting import attach_prompts
 from pipeline.augment.spec import ORIGINAL, cap_by_phrase, plan_clip
-from pipeline.errors import ConfigError
 from pipeline.io.atomic import write_json
 from pipeline.io.manifest import read_manifest
 from pipeline.layout import StageDir
@@ -36,10 +34,7 @@ from stages._runner import StageResult, run_stage
 def augment(params: Params, out: StageDir) -> StageResult:
     p, root = params.augment, out.root
     check_effects(p.fx)
-    try:
-        thresholds = TimbreThresholds(**params.tag.timbre.model_dump())
-    except ValueError as exc:
-        raise ConfigError(f"params tag.timbre: {exc}") from None
+    thresholds = params.tag.timbre  # validated with params (opposites never both hold)
     clips = list(read_manifest(StageDir("clip", root).manifest, Clip))
     prompts = {q.id: q for q in read_manifest(StageDir("prompts", root).manifest, Prompt)}
     cfg = AugmentConfig(root, out.out("dataset"), root / p.cache_dir, p, params.render, params.mix, thresholds,

@@ -13,7 +13,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from pipeline.analysis.timbre import TimbreThresholds
 from pipeline.clips.audit import label_counts, truth_scores, write_audit
 from pipeline.clips.cut import ClipJob, cut_song
 from pipeline.clips.splits import SPLITS, assign_splits
@@ -64,10 +63,7 @@ def clip(params: Params, out: StageDir) -> StageResult:
     splits = {s.id: s for s in read_manifest(upstream["split"], SplitSong)}
     metadata = {m.id: m for m in read_manifest(upstream["metadata"], MetadataSong)}
     alternatives = {t.id: t.alternatives for r in read_manifest(upstream["render"], RenderSong) for t in r.tracks}
-    try:
-        thresholds = TimbreThresholds(**params.tag.timbre.model_dump())
-    except ValueError as exc:
-        raise ConfigError(f"params tag.timbre: {exc}") from None
+    thresholds = params.tag.timbre  # validated with params (opposites never both hold)
     split_of = assign_splits([t.id for t in tags], p.splits.model_dump(), params.run.seed)
     jobs = [
         (t.id, ClipJob(mixes[t.id], splits[t.id], t, metadata.get(t.id), split_of[t.id], out.root,

@@ -12,8 +12,6 @@ from pathlib import Path
 
 from pipeline.analysis.tag import TagJob, tag_song
 from pipeline.analysis.tempo import plan_tempo
-from pipeline.analysis.timbre import TimbreThresholds
-from pipeline.errors import ConfigError
 from pipeline.io.manifest import read_manifest
 from pipeline.io.table import write_csv
 from pipeline.layout import StageDir
@@ -32,10 +30,7 @@ def tag(params: Params, out: StageDir) -> StageResult:
     plan = plan_tempo(p)
     mixes = list(read_manifest(StageDir("mix", out.root).manifest, MixSong))
     splits = {s.id: s for s in read_manifest(StageDir("split", out.root).manifest, SplitSong)}
-    try:
-        thresholds = TimbreThresholds(**p.timbre.model_dump())  # it checks opposites cannot both hold
-    except ValueError as exc:
-        raise ConfigError(f"params tag.timbre: {exc}") from None
+    thresholds = p.timbre  # validated with params (opposites never both hold)
     jobs = [(m.id, TagJob(m, splits[m.id], out.root, p, plan, thresholds)) for m in mixes]
     outcomes = map_items(tag_song, jobs, params.run, desc="tag: songs", unit="song")
     failures = [Failure(id=o.item_id, stage="tag", reason=o.error or "") for o in outcomes if not o.ok]

@@ -10,6 +10,7 @@ import pretty_midi
 import pytest
 
 from pipeline.analysis.timbre import TIMBRE_TAGS, TimbreFeatures, TimbreThresholds, timbre_features, timbre_tags
+from pipeline.params import Params
 from pipeline.render.events import instrument_events
 from pipeline.render.fluid import SoundFontBackend
 
@@ -225,8 +226,8 @@ def test_tags_come_from_the_vocabulary_sorted_and_never_opposites():
 
 def test_thresholds_are_flat_floats_and_opposites_cannot_overlap():
     t = TimbreThresholds()
-    assert all(type(getattr(t, f.name)) is float for f in dataclasses.fields(t))
-    assert TimbreThresholds(**dataclasses.asdict(t)) == t  # buildable from params
+    assert all(type(v) is float for v in t.model_dump().values())
+    assert TimbreThresholds(**t.model_dump()) == t == Params().tag.timbre  # the params section is this model
     with pytest.raises(ValueError, match="dark_centroid_hz"):
         TimbreThresholds(dark_centroid_hz=3000.0, bright_centroid_hz=2000.0)
     with pytest.raises(ValueError, match="clean_grit"):

@@ -69,7 +69,7 @@ import numpy as np
 import scipy.fft
 from scipy.ndimage import uniform_filter1d
 
-from pipeline.params import TIMBRE_OPPOSITES
+from pipeline.analysis.thresholds import TimbreThresholds
 
 GATE_DB = 40.0  # frames this far below the loudest frame are not analysed
 FLOOR_DBFS = -100.0  # frames below this RMS are silence whatever the loudest frame
@@ -90,51 +90,6 @@ DENSITY_BAND_HZ = (1000.0, 5000.0)
 DENSITY_PEAK_DB = 30.0
 DENSE_PARTIALS_PER_KHZ = 9.0  # chosen to separate GM 29/30 low riffs from clean GM sounds best
 _CHUNK_FRAMES = 512
-
-
-@dataclass(frozen=True)
-class TimbreThresholds:
-    """Where a measurement becomes an adjective (see the module doc for each feature).
-
-    Calibrated on FluidSynth renders of the GM SoundFont (TimGM6mb) and on synthetic
-    signals; the numbers behind each default are in the comments.
-    """
-
-    # Hi-hats 9600 Hz, GM drum parts 4200-4800, a trumpet 2000-2200, a saw lead 2100, a piano 800-1000.
-    bright_centroid_hz: float = 2500.0
-    # Sample basslines 310-750 Hz (finger bass 710-750), nylon guitar 450, warm pad 430-550;
-    # piano chords 840-1030, horn 860.
-    dark_centroid_hz: float = 800.0
-    # Nylon guitar 0.86, warm pad 0.92, strings 0.75, finger bass 0.58; leads and brass < 0.1.
-    warm_low_mid_share: float = 0.5
-    # A 45 Hz sine 0.78, a 60 Hz sine 0.29; GM acoustic bass on C2-C3 0.09-0.25, other GM basses < 0.06.
-    sub_heavy_share: float = 0.3
-    # Hi-hats 0.69, white noise 0.64, a drum kit 0.02, pitched GM instruments < 0.01.
-    airy_share: float = 0.1
-    # Stereo GM strings 0.25-0.4, unrelated channels 0; other GM presets 0.96-1, GM kits 0.98-0.99.
-    wide_correlation: float = 0.6
-    mono_correlation: float = 0.98
-    # GM drum parts 7.6-8.5 dB, hi-hats alone 5, a plucked acoustic bass 2.2, other pitched parts <= 1.3.
-    punchy_punch_db: float = 3.0
-    # Hard clipping 0.7-0.9; GM 29/30 low riffs and power chords 0.48-0.56. Highest clean sounds:
-    # GM 27 clean guitar 0.27-0.38, brass section chords 0.39; nylon, pads, piano, basses < 0.1;
-    # a sine 0.13, a tanh-saturated sine 0.22.
-    gritty_grit: float = 0.45
-    clean_grit: float = 0.2
-    # At or above this a sound is noise-like (white noise 0.59, hi-hat parts 0.46-0.54) and is
-    # neither gritty nor clean: grit means nothing for noise (it reads ~0.9). Pitched GM parts
-    # read < 0.2 (distortion guitar 0.18), wide low voicings up to 0.35, drum kits ~0.1.
-    noisy_noisiness: float = 0.3
-    # A quiet verse and a chorus 16 dB louder read ~16 dB; the sample's stems 2-8 dB.
-    dynamic_range_db: float = 10.0
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            if not np.isfinite(getattr(self, f.name)):
-                raise ValueError(f"timbre threshold {f.name} must be a finite number")
-        for low, high in TIMBRE_OPPOSITES:
-            if not getattr(self, low) < getattr(self, high):
-                raise ValueError(f"timbre threshold {low} must be below {high} (opposites never both)")
 
 
 # Every adjective timbre_tags can return. Opposites: bright/dark, wide/mono, gritty/clean.

@@ -38,6 +38,23 @@ def sweep_temp(root: Path) -> list[Path]:
 
 
 @contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temp path beside `path` for writers that open the file themselves (soundfile, csv): renamed
+    over `path` when the block ends, removed if it raises. A writer that decides the file must not
+    be kept (a render that clipped) removes the temp file inside the block; `path` is then untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        if tmp.exists():
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
 def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temp file beside `path` and rename it over `path` on success.
 
@@ -45,18 +62,9 @@ def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     against power loss: no fsync per file (about 9 ms per clip-sized WAV here, 5-10 %
     of clip and augment). A machine that loses power mid-stage has no dvc.lock entry
     for that run, so `dvc repro` runs the stage again."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        encoding = None if "b" in mode else "utf-8"
-        with open(tmp, mode, encoding=encoding) as fh:
-            yield fh
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    encoding = None if "b" in mode else "utf-8"
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=encoding) as fh:
+        yield fh
 
 
 def write_bytes(path: Path, data: bytes) -> None:

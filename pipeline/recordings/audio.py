@@ -10,7 +10,6 @@ joins both at -3 dB, scaled so the fold cannot clip where its inputs did not.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import soxr
 
 from pipeline.audio.measure import StemMeter
 from pipeline.errors import ItemError
-from pipeline.io.atomic import temp_path
+from pipeline.io.atomic import atomic_path
 from pipeline.records import StemMeasure
 
 SAMPLE_RATE = 44100
@@ -102,11 +101,9 @@ class Converted:
 
 def _write(src: Path, info: SourceInfo, dst: Path, gain: float) -> tuple[int, float, StemMeasure | None]:
     """(frames, peak, levels); levels None when the file would clip (then nothing is written)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(dst)
     meter = StemMeter(SAMPLE_RATE, 2)
     written, peak = 0, 0.0
-    try:
+    with atomic_path(dst) as tmp:
         with sf.SoundFile(tmp, "w", samplerate=SAMPLE_RATE, channels=2, format="FLAC", subtype="PCM_24") as out:
             for y in stereo_blocks(src, info):
                 if gain != 1.0:
@@ -119,11 +116,8 @@ def _write(src: Path, info: SourceInfo, dst: Path, gain: float) -> tuple[int, fl
                 out.write(y)
                 meter.add(y)
                 written += len(y)
-        if peak <= CLIP_LEVEL:
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dst)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+        if peak > CLIP_LEVEL:
+            tmp.unlink()  # not kept: the caller writes it again lower
     return written, peak, (meter.result() if peak <= CLIP_LEVEL else None)
 
 

@@ -7,7 +7,6 @@ caught here for every backend.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import soundfile as sf
 
 from pipeline.audio.measure import StemMeter
 from pipeline.errors import ItemError
-from pipeline.io.atomic import temp_path
+from pipeline.io.atomic import atomic_path
 from pipeline.records import StemMeasure
 from pipeline.render.events import Backend, SynthEvent
 
@@ -71,11 +70,9 @@ def render_to_file(
     threshold = 10 ** (settings.trim_db / 20)
     gain = 10 ** (gain_db / 20)
     chunk_frames = max(1, round(settings.chunk_s * sr))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
     written, peak, held = 0, 0.0, []
     meter = StemMeter(sr, 2)
-    try:
+    with atomic_path(path) as tmp:
         with sf.SoundFile(tmp, "w", samplerate=sr, channels=2, format="FLAC", subtype=SUBTYPE) as out:
             position = 0
             for chunk in backend.render(events, end_s, sr, chunk_frames):
@@ -106,10 +103,6 @@ def render_to_file(
                 written += keep
         if peak < threshold:
             raise ItemError(f"{backend.name} rendered silence (peak below {settings.trim_db:g} dBFS); check the patch")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return RenderedAudio(written, sr, round(float(20 * np.log10(peak)), 3), gain_db, meter.result())
 
 

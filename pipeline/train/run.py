@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.io.atomic import atomic_path
 from pipeline.train import compat
 
 EXIT_CONFIG = 2
@@ -83,12 +84,10 @@ def _read_rows(path: Path, max_step: int) -> list[dict]:
 
 
 def _write_rows(path: Path, rows: list[dict], fields: list[str]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def make_recorder(run_dir: Path, every: int, stop_after: int | None) -> Any:
