@@ -12,7 +12,6 @@ data/finetune/{manifest,failures}.jsonl, loss.csv, val_loss.csv, summary.json.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ from pipeline.layout import StageDir
 from pipeline.params import Params
 from pipeline.records import Failure
 from pipeline.train import spec as run_spec
+from pipeline.train.boundary import TrainResult
 from pipeline.train.clips import manifest_items, manifest_sources, scan
 from pipeline.train.configs import choose
 from pipeline.train.mixture import mixture, repeat_of
@@ -70,9 +70,9 @@ def finetune(params: Params, out: StageDir) -> StageResult:
     choice = choose(p, _gpus(python, root), root)
     log.info("finetune: %s config: %s", choice.config, choice.reason)
     spec = run_spec.build(params, out, choice.config, clips, dataset_dir, mix)
-    run_spec.prune_except(out.model_out("checkpoints"), spec["run_key"])
-    run_spec.prune_except(out.model_out("latents"), spec["latent_key"])
-    for d in (spec["model_dir"], spec["demos_dir"]):
+    run_spec.prune_except(out.model_out("checkpoints"), spec.run_key)
+    run_spec.prune_except(out.model_out("latents"), spec.latent_key)
+    for d in (spec.model_dir, spec.demos_dir):
         shutil.rmtree(d, ignore_errors=True)
     out.model_out("latents").mkdir(parents=True, exist_ok=True)  # a declared out, even when unused
     spec_path = run_spec.write_inputs(spec, root, clips, repeats)
@@ -80,41 +80,41 @@ def finetune(params: Params, out: StageDir) -> StageResult:
     if proc.returncode == EXIT_CONFIG:
         raise ConfigError("the training process rejected the configuration (message above); no step was trained")
     if proc.returncode != 0:
-        reason = f"training process exited with {proc.returncode}; rerun resumes from {spec['run_dir']}"
+        reason = f"training process exited with {proc.returncode}; rerun resumes from {spec.run_dir}"
         return StageResult([], [*failures, Failure(id="training", stage="finetune", reason=reason)], {}, inputs=1)
 
-    result = json.loads(Path(spec["result"]).read_text(encoding="utf-8"))
-    run_dir = Path(spec["run_dir"])
+    result = TrainResult.read(Path(spec.result))
+    run_dir = Path(spec.run_dir)
     for name in ("loss.csv", "val_loss.csv"):
         shutil.copyfile(run_dir / name, out.out(name))
     summary = {
         "config": choice.config,
         "config_reason": choice.reason,
         "pre_encoded": p.pre_encode,
-        "steps": result["steps"],
-        "resumed_from": result["resumed_from"],
-        "first_loss": result["first_loss"],
-        "final_loss": result["final_loss"],
-        "final_val_loss": result["final_val_loss"],
-        "samples_per_second": result["samples_per_second"],
-        "seconds_per_step": result["seconds_per_step"],
-        "device": result["device"],
-        "world_size": result["world_size"],
-        "parameters": result["parameters"],
-        "sample_size": spec["model_config"]["sample_size"],
+        "steps": result.steps,
+        "resumed_from": result.resumed_from,
+        "first_loss": result.first_loss,
+        "final_loss": result.final_loss,
+        "final_val_loss": result.final_val_loss,
+        "samples_per_second": result.samples_per_second,
+        "seconds_per_step": result.seconds_per_step,
+        "device": result.device,
+        "world_size": result.world_size,
+        "parameters": result.parameters,
+        "sample_size": spec.sat_config["sample_size"],
         "window_s": params.clip.window_s,
-        "train_clips": result["train_clips"],
-        "train_draws_per_epoch": result.get("train_draws_per_epoch"),
-        "validation_clips": result["validation_clips"],
-        "demos": len(result.get("demos", [])),
+        "train_clips": result.train_clips,
+        "train_draws_per_epoch": result.train_draws_per_epoch,
+        "validation_clips": result.validation_clips,
+        "demos": len(result.demos),
         **mix.as_dict(),
-        "run_key": spec["run_key"],
+        "run_key": spec.run_key,
     }
     highlights = [
-        f"{choice.config} config, {result['steps']} steps"
-        + (f" (resumed from {result['resumed_from']})" if result["resumed_from"] else "")
-        + f", loss {result['first_loss']} -> {result['final_loss']}, {result['samples_per_second']} samples/s",
-        f"model: {Path(spec['model_dir']).relative_to(root)}, demos: {Path(spec['demos_dir']).relative_to(root)}",
+        f"{choice.config} config, {result.steps} steps"
+        + (f" (resumed from {result.resumed_from})" if result.resumed_from else "")
+        + f", loss {result.first_loss} -> {result.final_loss}, {result.samples_per_second} samples/s",
+        f"model: {Path(spec.model_dir).relative_to(root)}, demos: {Path(spec.demos_dir).relative_to(root)}",
         f"train hours by source {mix.hours}, repeats {mix.repeats}: recorded share {mix.share}"
         + (f" (target {mix.target_share})" if mix.target_share is not None else ""),
     ]

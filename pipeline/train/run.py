@@ -22,6 +22,7 @@ from typing import Any
 
 from pipeline.io.atomic import atomic_path
 from pipeline.train import compat
+from pipeline.train.boundary import TrainResult, TrainSpec
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 75  # --stop-after: a simulated kill, for resume tests
@@ -152,12 +153,12 @@ def make_recorder(run_dir: Path, every: int, stop_after: int | None) -> Any:
     return Recorder()
 
 
-def _clip_lists(spec: dict) -> dict[str, list[dict]]:
-    clips = json.loads(Path(spec["clips"]).read_text(encoding="utf-8"))
+def _clip_lists(spec: TrainSpec) -> dict[str, list[dict]]:
+    clips = json.loads(Path(spec.clips).read_text(encoding="utf-8"))
     return {s: [c for c in clips if c["split"] == s] for s in ("train", "validation")}
 
 
-def train(spec: dict, stop_after: int | None = None) -> dict:
+def train(spec: TrainSpec, stop_after: int | None = None) -> TrainResult:
     """One fine-tune run (or its resumption); returns the result the stage records."""
     compat.apply()
     import pytorch_lightning as pl
@@ -165,31 +166,31 @@ def train(spec: dict, stop_after: int | None = None) -> dict:
     from stable_audio_tools.models.factory import create_model_from_config
     from stable_audio_tools.training.factory import create_training_wrapper_from_config
 
-    from pipeline.train import dataset, demo, tiny_t5, unwrap
+    from pipeline.train import dataset, tiny_t5, unwrap
 
-    t = spec["trainer"]
-    run_dir = Path(spec["run_dir"])
+    t = spec.trainer
+    run_dir = Path(spec.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if spec.get("tiny_t5"):
-        tiny_t5.build(Path(spec["tiny_t5"]))
-    config = unwrap.register_t5_dirs(spec["model_config"])
-    pl.seed_everything(t["seed"], workers=True)
+    if spec.tiny_t5:
+        tiny_t5.build(Path(spec.tiny_t5))
+    config = unwrap.register_t5_dirs(spec.sat_config)
+    pl.seed_everything(t.seed, workers=True)
     model = create_model_from_config(config)
-    load_pretrained(model, spec.get("pretrained_ckpt"), spec.get("pretrained_vae"))
+    load_pretrained(model, spec.pretrained_ckpt, spec.pretrained_vae)
 
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     splits = _clip_lists(spec)
-    os.environ[dataset.ENV_INDEX] = spec["clips"]
+    os.environ[dataset.ENV_INDEX] = spec.clips
     sample_size, sr = config["sample_size"], config["sample_rate"]
     loaders = {}
     train_draws = 0
     for split, clips in splits.items():
         if not clips:
             continue
-        drop_last = split == "train" and len(clips) >= t["batch_size"]
-        if spec["pre_encode"]:
-            latent_dir = Path(spec["latents_dir"]) / split
+        drop_last = split == "train" and len(clips) >= t.batch_size
+        if spec.pre_encode:
+            latent_dir = Path(spec.latents_dir) / split
             done = latent_dir / "done.json"
             if not done.exists():
                 print(f"finetune: encoding {len(clips)} {split} clips to latents", file=sys.stderr, flush=True)
@@ -197,36 +198,36 @@ def train(spec: dict, stop_after: int | None = None) -> dict:
                 done.write_text(json.dumps({"clips": len(clips)}) + "\n")
             ds_config = dataset.pre_encoded_config(latent_dir, split, drop_last)
         else:
-            ds_config = dataset.audio_dir_config(Path(spec["dataset_dir"]) / split, split, drop_last)
+            ds_config = dataset.audio_dir_config(Path(spec.dataset_dir) / split, split, drop_last)
         loaders[split] = compat.make_dataloader(
             ds_config,
-            batch_size=t["batch_size"],
+            batch_size=t.batch_size,
             sample_size=sample_size,
             sample_rate=sr,
             audio_channels=config["audio_channels"],
-            num_workers=t["num_workers"],
+            num_workers=t.num_workers,
             shuffle=split == "train",
         )
         if split == "train":
-            latents = Path(spec["latents_dir"]) / split if spec["pre_encode"] else None
+            latents = Path(spec.latents_dir) / split if spec.pre_encode else None
             train_draws = dataset.apply_repeats(loaders[split].dataset, clips, latents)
             if train_draws != len(clips):
                 print(f"finetune: {train_draws} train draws per epoch from {len(clips)} clips", file=sys.stderr)
     wrapper = create_training_wrapper_from_config(config, model)
-    recorder = make_recorder(run_dir, t["checkpoint_every"], stop_after)
+    recorder = make_recorder(run_dir, t.checkpoint_every, stop_after)
     val = loaders.get("validation")
     trainer = pl.Trainer(
         accelerator="gpu" if cuda else "cpu",
-        devices=t["devices"] if cuda else 1,
-        num_nodes=t["num_nodes"],
-        strategy=t["strategy"] if cuda else "auto",
-        precision=t["precision"] if cuda else "32-true",
-        max_steps=t["max_steps"],
-        max_epochs=t["max_epochs"] or -1,
-        accumulate_grad_batches=t["accumulate_grad_batches"],
-        val_check_interval=t["checkpoint_every"] if val is not None else None,
+        devices=t.devices if cuda else 1,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy if cuda else "auto",
+        precision=t.precision if cuda else "32-true",
+        max_steps=t.max_steps,
+        max_epochs=t.max_epochs or -1,
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        val_check_interval=t.checkpoint_every if val is not None else None,
         check_val_every_n_epoch=None,
-        limit_val_batches=t["val_batches"] if val is not None else 0,
+        limit_val_batches=t.val_batches if val is not None else 0,
         num_sanity_val_steps=0,
         logger=False,
         enable_checkpointing=False,
@@ -248,53 +249,60 @@ def train(spec: dict, stop_after: int | None = None) -> dict:
         trainer.validate(wrapper, val, verbose=False)  # validation loss at the final step
         recorder.save(trainer)
 
-    result: dict[str, Any] = {
-        "steps": trainer.global_step,
-        "resumed_from": resumed_from,
-        "device": device,
-        "world_size": trainer.world_size,
-        "train_clips": len(splits["train"]),
-        "train_draws_per_epoch": train_draws,
-        "validation_clips": len(splits["validation"]),
-        "samples_trained": recorder.samples,
-        "train_seconds": round((recorder.t1 or 0) - (recorder.t0 or 0), 3),
-        "parameters": sum(p.numel() for p in model.model.parameters()),
-    }
-    result["samples_per_second"] = (
-        round(recorder.samples / result["train_seconds"], 4) if result["train_seconds"] > 0 else None
-    )
-    result["seconds_per_step"] = (
-        round(result["train_seconds"] / max(1, trainer.global_step - (resumed_from or 0)), 4)
-        if result["train_seconds"] > 0
-        else None
-    )
-    if result["samples_per_second"] is not None:
-        speed = {k: result[k] for k in ("samples_per_second", "seconds_per_step")}
+    train_seconds = round((recorder.t1 or 0) - (recorder.t0 or 0), 3)
+    speed: dict[str, float | None] = {"samples_per_second": None, "seconds_per_step": None}
+    if train_seconds > 0:
+        speed = {
+            "samples_per_second": round(recorder.samples / train_seconds, 4),
+            "seconds_per_step": round(train_seconds / max(1, trainer.global_step - (resumed_from or 0)), 4),
+        }
         (run_dir / THROUGHPUT).write_text(json.dumps(speed) + "\n")
-    elif (run_dir / THROUGHPUT).exists():
-        result.update(json.loads((run_dir / THROUGHPUT).read_text()))
+    elif (run_dir / THROUGHPUT).exists():  # nothing trained now: the speed of the run that did
+        speed = json.loads((run_dir / THROUGHPUT).read_text())
     losses = [float(r["loss"]) for r in recorder.loss_rows]
-    result["first_loss"] = losses[0] if losses else None
-    result["final_loss"] = losses[-1] if losses else None
-    result["final_val_loss"] = float(recorder.val_rows[-1]["val_loss"]) if recorder.val_rows else None
+    demos: list[dict[str, Any]] = []
     if trainer.is_global_zero:
-        model_dir = Path(spec["model_dir"])
-        unwrap.export(wrapper, spec["model_config"], model_dir, Path(spec["tiny_t5"]) if spec.get("tiny_t5") else None)
-        d = spec["demos"]
-        items = [
-            {"id": c["id"], "prompt": c["prompt"], "seconds": d["seconds"] or min(c["seconds_total"], sample_size / sr)}
-            for c in (splits["validation"] or splits["train"])[: d["count"]]
-        ]
-        if items:
-            inference, _ = unwrap.load(model_dir, device)
-            result["demos"] = demo.write_demos(
-                inference, items, Path(spec["demos_dir"]), d["steps"], d["cfg_scale"], t["seed"], device
-            )
-            text = json.dumps(result["demos"], indent=2, sort_keys=True) + "\n"
-            (Path(spec["demos_dir"]) / "demos.json").write_text(text, encoding="utf-8")
+        demos = _export(spec, wrapper, splits, sample_size / sr, device)
+    result = TrainResult(
+        steps=trainer.global_step,
+        resumed_from=resumed_from,
+        device=device,
+        world_size=trainer.world_size,
+        train_clips=len(splits["train"]),
+        train_draws_per_epoch=train_draws,
+        validation_clips=len(splits["validation"]),
+        samples_trained=recorder.samples,
+        train_seconds=train_seconds,
+        parameters=sum(p.numel() for p in model.model.parameters()),
+        first_loss=losses[0] if losses else None,
+        final_loss=losses[-1] if losses else None,
+        final_val_loss=float(recorder.val_rows[-1]["val_loss"]) if recorder.val_rows else None,
+        demos=demos,
+        **speed,
+    )
     if trainer.local_rank == 0:  # one result per node: the stage on every node reads it
-        Path(spec["result"]).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        result.write(Path(spec.result))
     return result
+
+
+def _export(spec: TrainSpec, wrapper: Any, splits: dict[str, list[dict]], window_s: float, device: str) -> list[dict]:
+    """Write the inference model and render the demo prompts with it; returns the demos' records."""
+    from pipeline.train import demo, unwrap
+
+    model_dir = Path(spec.model_dir)
+    unwrap.export(wrapper, spec.sat_config, model_dir, Path(spec.tiny_t5) if spec.tiny_t5 else None)
+    d = spec.demos
+    items = [
+        {"id": c["id"], "prompt": c["prompt"], "seconds": d.seconds or min(c["seconds_total"], window_s)}
+        for c in (splits["validation"] or splits["train"])[: d.count]
+    ]
+    if not items:
+        return []
+    inference, _ = unwrap.load(model_dir, device)
+    demos = demo.write_demos(inference, items, Path(spec.demos_dir), d.steps, d.cfg_scale, spec.trainer.seed, device)
+    text = json.dumps(demos, indent=2, sort_keys=True) + "\n"
+    (Path(spec.demos_dir) / "demos.json").write_text(text, encoding="utf-8")
+    return demos
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         "--stop-after", type=int, default=int(stop) if stop else None, help="exit after this step (simulated kill)"
     )
     args = ap.parse_args(argv)
-    spec = json.loads(args.spec.read_text(encoding="utf-8"))
+    spec = TrainSpec.read(args.spec)
     try:
         train(spec, args.stop_after)
     except CheckpointMismatch as exc:

@@ -18,6 +18,7 @@ from typing import Any
 
 from pipeline.layout import StageDir
 from pipeline.params import Params
+from pipeline.train.boundary import DemoSettings, TrainerSettings, TrainSpec
 from pipeline.train.clips import TrainClip
 from pipeline.train.configs import ConfigName, derive
 from pipeline.train.mixture import Mixture
@@ -57,7 +58,7 @@ def build(
     clips: list[TrainClip],
     dataset_dir: Path,
     mixture: Mixture | None = None,
-) -> dict:
+) -> TrainSpec:
     """The spec, with `run_dir` and `latents_dir` keyed as described above (a weighted mixture of
     sources is part of the run key only when it repeats something)."""
     p, root = params.finetune, out.root
@@ -83,9 +84,10 @@ def build(
     }
     if mixture is not None and any(r != 1 for r in mixture.repeats.values()):
         trainer["source_repeats"] = mixture.repeats
+    settings = TrainerSettings(**trainer)
     clip_ids = _clip_ids(root, clips)
     files = {"ckpt": _file_id(root, ckpt), "vae": _file_id(root, vae)}
-    run_key = _digest({"model": model_config, "trainer": trainer, "clips": clip_ids, "files": files})
+    run_key = _digest({"model": model_config, "trainer": settings.key(), "clips": clip_ids, "files": files})
     latent_key = _digest(
         {
             "vae": model_config["model"]["pretransform"],
@@ -96,36 +98,36 @@ def build(
         }
     )
     run_dir = out.model_out("checkpoints") / run_key
-    return {
-        "config": config,
-        "model_config": model_config,
-        "tiny_t5": str(root / TINY_T5_DIR) if tiny else None,
-        "pretrained_ckpt": str(Path(root, ckpt)) if ckpt else None,
-        "pretrained_vae": str(Path(root, vae)) if vae else None,
-        "pre_encode": p.pre_encode,
-        "dataset_dir": str(dataset_dir),
-        "run_dir": str(run_dir),
-        "run_key": run_key,
-        "latents_dir": str(out.model_out("latents") / latent_key),
-        "latent_key": latent_key,
-        "model_dir": str(out.model_out("model")),
-        "demos_dir": str(out.model_out("demos")),
-        "clips": str(run_dir / "clips.json"),
-        "result": str(run_dir / "result.json"),
-        "trainer": trainer,
-        "demos": {
-            "count": p.demos.count,
-            "steps": min(p.demos.steps, TINY_DEMO_STEPS) if tiny else p.demos.steps,
-            "cfg_scale": p.demos.cfg_scale,
-            "seconds": p.demos.seconds,
-        },
-    }
+    return TrainSpec(
+        config=config,
+        sat_config=model_config,
+        tiny_t5=str(root / TINY_T5_DIR) if tiny else None,
+        pretrained_ckpt=str(Path(root, ckpt)) if ckpt else None,
+        pretrained_vae=str(Path(root, vae)) if vae else None,
+        pre_encode=p.pre_encode,
+        dataset_dir=str(dataset_dir),
+        run_dir=str(run_dir),
+        run_key=run_key,
+        latents_dir=str(out.model_out("latents") / latent_key),
+        latent_key=latent_key,
+        model_dir=str(out.model_out("model")),
+        demos_dir=str(out.model_out("demos")),
+        clips=str(run_dir / "clips.json"),
+        result=str(run_dir / "result.json"),
+        trainer=settings,
+        demos=DemoSettings(
+            count=p.demos.count,
+            steps=min(p.demos.steps, TINY_DEMO_STEPS) if tiny else p.demos.steps,
+            cfg_scale=p.demos.cfg_scale,
+            seconds=p.demos.seconds,
+        ),
+    )
 
 
-def write_inputs(spec: dict, root: Path, clips: list[TrainClip], repeats: dict[str, int] | None = None) -> Path:
+def write_inputs(spec: TrainSpec, root: Path, clips: list[TrainClip], repeats: dict[str, int] | None = None) -> Path:
     """Write clips.json and spec.json into the run directory; returns the spec's path.
     `repeats`: draws per epoch of the clips repeated (finetune.recordings_share), by clip id."""
-    run_dir = Path(spec["run_dir"])
+    run_dir = Path(spec.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     repeats = repeats or {}
     listing = [
@@ -133,8 +135,8 @@ def write_inputs(spec: dict, root: Path, clips: list[TrainClip], repeats: dict[s
          **({"repeat": repeats[c.id]} if repeats.get(c.id, 1) != 1 else {})}
         for c in clips
     ]  # fmt: skip
-    Path(spec["clips"]).write_text(json.dumps(listing, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    Path(spec.clips).write_text(json.dumps(listing, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     path = run_dir / "spec.json"
-    path.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    Path(spec["result"]).unlink(missing_ok=True)
+    spec.write(path)
+    Path(spec.result).unlink(missing_ok=True)
     return path

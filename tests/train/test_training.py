@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from pipeline.layout import StageDir
 from pipeline.params import parse_params
 from pipeline.train import run, spec, unwrap
+from pipeline.train.boundary import TrainResult
 from pipeline.train.clips import manifest_items, scan
 from pipeline.train.configs import derive, latent_length
 from tests.clip_dataset import write_clip
@@ -20,20 +21,20 @@ from tests.clip_dataset import write_clip
 STEPS = 120
 
 
-def _spec(root: Path, t5: Path, **finetune) -> dict:
+def _spec(root: Path, t5: Path, **finetune) -> spec.TrainSpec:
     params = parse_params({"clip": {"window_s": 2.0}, "finetune": {"num_workers": 0, **finetune}})
     dataset_dir = StageDir("augment", root).out("dataset")
     clips, failures = scan(manifest_items(root), root, 2.0)
     assert not failures
     s = spec.build(params, StageDir("finetune", root), "tiny", clips, dataset_dir)
-    s["tiny_t5"] = str(t5)  # the session's copy (built once)
-    s["model_config"] = derive("tiny", 2.0, params.finetune, str(t5))
+    # the session's tiny T5 (built once)
+    s = s.model_copy(update={"tiny_t5": str(t5), "sat_config": derive("tiny", 2.0, params.finetune, str(t5))})
     spec.write_inputs(s, root, clips)
     return s
 
 
 @pytest.fixture(scope="module")
-def overfit(tmp_path_factory, tiny_t5_dir, compat_applied) -> tuple[Path, dict, dict]:
+def overfit(tmp_path_factory, tiny_t5_dir, compat_applied) -> tuple[Path, spec.TrainSpec, TrainResult]:
     """One clip, pre-encoded (the tiny VAE is random: its latents are fixed only once encoded),
     a high learning rate, no warmup, no EMA: the loss must fall."""
     root = tmp_path_factory.mktemp("overfit")
@@ -77,11 +78,11 @@ def test_tiny_config_overfits_one_clip(overfit):
     from stable_audio_tools.models.factory import create_model_from_config
 
     _, s, result = overfit
-    assert result["steps"] == STEPS
-    rows = (Path(s["run_dir"]) / "loss.csv").read_text().splitlines()[1:]
+    assert result.steps == STEPS
+    rows = (Path(s.run_dir) / "loss.csv").read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(1, STEPS + 1))
-    assert result["final_val_loss"] is not None and result["samples_per_second"] > 0
-    latent_dir = Path(s["latents_dir"]) / "train"
+    assert result.final_val_loss is not None and result.samples_per_second > 0
+    latent_dir = Path(s.latents_dir) / "train"
     assert sorted(p.name for p in latent_dir.iterdir()) == [
         "band__one__abc123__c000.json",
         "band__one__abc123__c000.npy",
@@ -90,9 +91,9 @@ def test_tiny_config_overfits_one_clip(overfit):
     latents = torch.from_numpy(np.load(latent_dir / "band__one__abc123__c000.npy"))[None]
     md = json.loads((latent_dir / "band__one__abc123__c000.json").read_text())
     cond_md = [{k: md[k] for k in ("prompt", "seconds_start", "seconds_total")}]
-    pl.seed_everything(s["trainer"]["seed"])  # the same initial weights as the run
-    initial = create_model_from_config(unwrap.register_t5_dirs(s["model_config"])).eval()
-    trained, _ = unwrap.load(Path(s["model_dir"]))
+    pl.seed_everything(s.trainer.seed)  # the same initial weights as the run
+    initial = create_model_from_config(unwrap.register_t5_dirs(s.sat_config)).eval()
+    trained, _ = unwrap.load(Path(s.model_dir))
     before, after = _v_loss(initial, latents, cond_md), _v_loss(trained, latents, cond_md)
     assert after < 0.8 * before, (before, after)
 
@@ -101,7 +102,7 @@ def test_unwrapped_bundle_reloads_and_generates_the_requested_length(overfit):
     from pipeline.train.demo import generate
 
     _, s, result = overfit
-    model_dir = Path(s["model_dir"])
+    model_dir = Path(s.model_dir)
     config = json.loads((model_dir / unwrap.CONFIG).read_text())
     assert config["sample_size"] == 90112 and "training" not in config
     assert [c["config"]["t5_model_name"] for c in config["model"]["conditioning"]["configs"] if c["type"] == "t5"] == [
@@ -111,8 +112,8 @@ def test_unwrapped_bundle_reloads_and_generates_the_requested_length(overfit):
     audio = generate(model, "soft tone at 330 Hz", 1.25, steps=4, cfg_scale=3.0, seed=1, device="cpu")
     assert audio.shape == (2, round(1.25 * 44100))
     assert torch.isfinite(audio).all()
-    assert result["demos"][0]["file"] == "demo_00.wav"
-    assert (Path(s["demos_dir"]) / "demo_00.wav").stat().st_size > 44100 * 4
+    assert result.demos[0]["file"] == "demo_00.wav"
+    assert (Path(s.demos_dir) / "demo_00.wav").stat().st_size > 44100 * 4
 
 
 def test_full_config_builds_for_a_20_s_window(tiny_t5_dir, compat_applied):
@@ -136,10 +137,10 @@ def test_mismatched_checkpoint_stops_before_training(tmp_path, tiny_t5_dir, comp
     s = _spec(tmp_path, tiny_t5_dir)
     bogus = tmp_path / "sao.safetensors"
     save_file({"model.model.transformer.layers.0.weight": torch.zeros(3)}, str(bogus))
-    s["pretrained_ckpt"] = str(bogus)
-    path = Path(s["run_dir"]) / "spec.json"
-    path.write_text(json.dumps(s))
+    s = s.model_copy(update={"pretrained_ckpt": str(bogus)})
+    path = Path(s.run_dir) / "spec.json"
+    s.write(path)
     assert run.main(["--spec", str(path)]) == run.EXIT_CONFIG
     err = capsys.readouterr().err
     assert f"checkpoint {bogus} does not fit the model config" in err and "missing" in err and "unexpected" in err
-    assert not (Path(s["run_dir"]) / run.LAST).exists()
+    assert not (Path(s.run_dir) / run.LAST).exists()
