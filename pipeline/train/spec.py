@@ -68,23 +68,22 @@ def build(
     model_config = derive(config, params.clip.window_s, p, t5_name)
     ckpt = None if tiny else p.pretrained_ckpt
     vae = None if tiny else p.pretrained_vae
-    trainer = {
-        "seed": seed,
-        "batch_size": p.smoke.batch_size if tiny else p.batch_size,
-        "max_steps": p.smoke.max_steps if tiny else p.max_steps,
-        "max_epochs": None if tiny else p.max_epochs,
-        "checkpoint_every": p.smoke.checkpoint_every if tiny else p.checkpoint_every,
-        "accumulate_grad_batches": 1 if tiny else p.accumulate_grad_batches,
-        "precision": p.precision,
-        "devices": p.devices,
-        "num_nodes": p.num_nodes,
-        "strategy": p.strategy,
-        "num_workers": p.num_workers,
-        "val_batches": p.smoke.val_batches if tiny else p.val_batches,
-    }
-    if mixture is not None and any(r != 1 for r in mixture.repeats.values()):
-        trainer["source_repeats"] = mixture.repeats
-    settings = TrainerSettings(**trainer)
+    repeats = mixture.repeats if mixture is not None and any(r != 1 for r in mixture.repeats.values()) else None
+    settings = TrainerSettings(
+        seed=seed,
+        batch_size=p.smoke.batch_size if tiny else p.batch_size,
+        max_steps=p.smoke.max_steps if tiny else p.max_steps,
+        max_epochs=None if tiny else p.max_epochs,
+        checkpoint_every=p.smoke.checkpoint_every if tiny else p.checkpoint_every,
+        accumulate_grad_batches=1 if tiny else p.accumulate_grad_batches,
+        precision=p.precision,
+        devices=p.devices,
+        num_nodes=p.num_nodes,
+        strategy=p.strategy,
+        num_workers=p.num_workers,
+        val_batches=p.smoke.val_batches if tiny else p.val_batches,
+        source_repeats=repeats,
+    )
     clip_ids = _clip_ids(root, clips)
     files = {"ckpt": _file_id(root, ckpt), "vae": _file_id(root, vae)}
     run_key = _digest({"model": model_config, "trainer": settings.key(), "clips": clip_ids, "files": files})
