@@ -37,6 +37,11 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "scale.json"
 STAGES = ("ingest", "split", "render", "mix", "tag", "metadata", "clip", "prompts", "augment")
 COMPARED = ("render", "mix", "tag")  # the per-audio stages, rerun for the worker and engine comparisons
+# Audio no later stage reads, removed (after its disk is measured) once this stage is done, so a
+# size's peak disk is its clips and variants, not every intermediate at once (augment re-renders
+# from the clip MIDI and reads only clip's outputs).
+PRUNE_AFTER = {"clip": ("render/audio", "mix/audio")}
+WHAT = "pipeline cost on a generated Lakh-like corpus (3-5 min songs, 6-14 tracks, 10 % versions)"
 LAKH = {"files": 17_000, "hours": 1_000.0}  # clean_midi, as the issue states it
 TPB = 480
 # GM programs per family, for melodic parts drawn at random (bass and drums are separate).
@@ -214,25 +219,33 @@ def _exponent(ns: list[int], ts: list[float]) -> float | None:
     return round(sum((x - mx) * (y - my) for x, y in pts) / den, 3) if den else None
 
 
-def measure_size(base: Path, n: int, workers: int, stages: list[str], seed: int) -> dict[str, Any]:
+def measure_size(base: Path, n: int, workers: int, stages: list[str], seed: int, prune: bool) -> dict[str, Any]:
+    """One corpus size, stage by stage. With `prune`, intermediate audio goes once no later stage
+    reads it and the whole scratch project once measured (a size's outputs reach 15 GB per
+    audio-hour: several sizes at once fill a disk)."""
     root = base / f"n{n}"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     corpus = write_corpus(root / "corpus", n, seed)
     _project(root, root / "corpus", workers)
-    per_stage = {}
+    per_stage: dict[str, dict[str, Any]] = {}
+    disk: dict[str, int] = {}
     for stage in stages:
         per_stage[stage] = run_stage(root, stage)
-        print(f"N={n} {stage}: {per_stage[stage]}", file=sys.stderr)
+        disk[stage] = _du(root / "data" / stage)
+        print(f"N={n} {stage}: {per_stage[stage]} disk {disk[stage] / 2**30:.2f} GB", file=sys.stderr)
+        for rel in PRUNE_AFTER.get(stage, ()) if prune else ():
+            shutil.rmtree(root / "data" / rel, ignore_errors=True)
     hours = _audio_hours(root)
     songs = json.loads((root / "data" / "ingest" / "summary.json").read_text())["songs"]
     for stage, fig in per_stage.items():
         fig["seconds_per_song"] = round(fig["seconds"] / max(1, songs), 3)
         fig["seconds_per_audio_hour"] = round(fig["seconds"] / hours, 1) if hours else None
         fig["cpu_seconds_per_audio_hour"] = round(fig["cpu_seconds"] / hours, 1) if hours else None
-        disk = _du(root / "data" / stage)
-        fig["disk_mb"] = round(disk / 2**20, 1)
-        fig["disk_gb_per_audio_hour"] = round(disk / 2**30 / hours, 3) if hours else None
+        fig["disk_mb"] = round(disk[stage] / 2**20, 1)
+        fig["disk_gb_per_audio_hour"] = round(disk[stage] / 2**30 / hours, 3) if hours else None
+    if prune:
+        shutil.rmtree(root, ignore_errors=True)
     return {"n_files": n, "corpus": corpus, "songs": songs, "audio_hours": round(hours, 3), "stages": per_stage}
 
 
@@ -254,6 +267,7 @@ def compare(base: Path, n: int, seed: int, stages: list[str]) -> dict[str, Any]:
     one, two, ray = runs["local_1"], runs["local_2"], runs["ray_2"]
     out["speedup_2_vs_1"] = {s: round(one[s]["seconds"] / two[s]["seconds"], 3) for s in two}
     out["ray_vs_local_2"] = {s: round(ray[s]["seconds"] / two[s]["seconds"], 3) for s in ray}
+    shutil.rmtree(root, ignore_errors=True)
     return out
 
 
@@ -279,7 +293,11 @@ def project(sizes: list[dict[str, Any]], comparison: dict[str, Any] | None, work
     # measured efficiency: CPU seconds already hold the extra work of more workers, and the idle
     # part of the small runs' efficiency (the last songs' tail, worker start-up) is one song's
     # time among 17,000 / 16 per worker at Lakh scale.
-    per_hour = {s: f.get("cpu_seconds_per_audio_hour") for s, f in largest["stages"].items()}
+    # Each stage's figure from the largest size that has it (a size cut short keeps the others').
+    per_hour: dict[str, float | None] = {}
+    for size in sizes:
+        per_hour.update({s: f["cpu_seconds_per_audio_hour"] for s, f in size["stages"].items()
+                         if f.get("cpu_seconds_per_audio_hour")})  # fmt: skip
     cpu_s = {s: c for s, c in per_hour.items() if c}
     from_cpu = {s: round(c * hours / 16 / 3600, 2) for s, c in cpu_s.items()}
     return {
@@ -294,7 +312,13 @@ def project(sizes: list[dict[str, Any]], comparison: dict[str, Any] | None, work
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[24, 96, 384])
+    ap.add_argument(
+        "--sizes",
+        type=int,
+        nargs="*",
+        default=[24, 96, 384],
+        help="corpus sizes; none (with --compare-size) reruns only the comparison, keeping the sizes already in --out",
+    )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     ap.add_argument("--compare-size", type=int, default=None, help="corpus for 1 vs 2 workers and local vs Ray")
@@ -305,16 +329,24 @@ def main() -> int:
     base = args.keep or Path(tempfile.mkdtemp(prefix="m2f-scale-"))
     base.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    sizes = [measure_size(base, n, args.workers, args.stages, args.seed) for n in sorted(args.sizes)]
+    if not args.sizes and not args.compare_size:
+        ap.error("nothing to measure: give --sizes, --compare-size or both")
+    earlier = json.loads(args.out.read_text()) if not args.sizes and args.out.exists() else {}
+    if not args.sizes and not earlier.get("sizes"):
+        ap.error(f"--sizes is empty and {args.out} holds no sizes to keep")
+    prune = args.keep is None
+    sizes = [measure_size(base, n, args.workers, args.stages, args.seed, prune) for n in sorted(args.sizes)]
+    comparison = compare(base, args.compare_size, args.seed, args.stages) if args.compare_size else None
+    if earlier:
+        sizes = earlier["sizes"]
+        comparison = {**comparison, "what": f"rerun alone ({time.strftime('%Y-%m-%d')}); sizes kept from the file"}
     ns = [s["songs"] for s in sizes]
     growth = {st: _exponent(ns, [s["stages"][st]["seconds"] for s in sizes]) for st in args.stages}
-    comparison = None
-    if args.compare_size:
-        comparison = compare(base, args.compare_size, args.seed, args.stages)
     result = {
-        "what": "pipeline cost on a generated Lakh-like corpus (3-5 min songs, 6-14 tracks, 10 % versions)",
+        **earlier,
+        "what": earlier.get("what", WHAT),
         "sizes": sizes,
-        "growth_exponent": growth,
+        "growth_exponent": growth if not earlier else earlier.get("growth_exponent", growth),
         "comparison": comparison,
         "projection": project(sizes, comparison, args.workers),
         "total_s": round(time.perf_counter() - started, 1),
