@@ -20,12 +20,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DVC_SITE_CACHE_DIR := $(CURDIR)/.dvc/tmp/site-cache
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: repro test lint setup system clean-envs llm-env train-env smollm2
+.PHONY: repro test lint setup system clean-envs llm-env train-env smollm2 tagger-env
 
 repro: setup train-env
 	PATH="$(BIN):$$PATH" dvc repro
 
-test: setup lint llm-env train-env smollm2
+test: setup lint llm-env train-env smollm2 tagger-env
 	PATH="$(BIN):$$PATH" pytest
 	$(TRAIN_BIN)/python -m pytest tests/train
 
@@ -109,6 +109,25 @@ train-env: system $(TRAIN_VENV)/.installed
 $(TRAIN_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(call pip_env,$(TRAIN_VENV),train$(comma)dev)
 	$(TRAIN_BIN)/python -m pip check
+	touch $@
+
+# The tagger environment: musicnn (MSD-trained music tagger, weights inside its wheel) on
+# TensorFlow, for `stages.recordings --draft-labels` (genre and mood drafts, through
+# python -m pipeline.analysis.musicnn) and benchmarks/sound_fad.py. TensorFlow cannot share
+# .venv's pins; musicnn 0.1.0 declares `tensorflow>=1.14`, which the CPU wheel does not
+# satisfy by name, so it goes in with --no-deps after its real dependencies.
+TAGGER_VENV := .venv-tagger
+TAGGER_BIN := $(CURDIR)/$(TAGGER_VENV)/bin
+TAGGER_PACKAGES := tensorflow-cpu==2.21.0 tf-keras==2.21.0 librosa==0.11.0 pyloudnorm==0.2.0 soundfile==0.14.0
+
+tagger-env: system $(TAGGER_VENV)/.installed
+
+$(TAGGER_VENV)/.installed: Makefile
+	[ -x $(TAGGER_BIN)/python ] || $(PYTHON) -m venv $(TAGGER_VENV)
+	set -o pipefail; $(TAGGER_BIN)/python -m pip install -q --upgrade "pip>=24" 2>&1 | sed '/is ignored: it is neither/d'
+	$(TAGGER_BIN)/python -m pip install -q $(TAGGER_PACKAGES)
+	$(TAGGER_BIN)/python -m pip install -q --no-deps musicnn==0.1.0
+	cd $(CURDIR) && $(TAGGER_BIN)/python -c 'from pipeline.analysis.musicnn import Musicnn; Musicnn()'
 	touch $@
 
 # Keep DVC's site cache inside the repository's ignored files.

@@ -4,7 +4,7 @@ How far our renders are from produced, mixed music, for each candidate default S
 same MIDI rendered and mixed by the `render` and `mix` stages with `render.soundfont` set to
 each candidate, then embedded with a learned music model (musicnn, MSD-trained; its weights ship
 inside its wheel) next to a reference set of produced music no one here made, and compared by the
-Fréchet distance (benchmarks/sound_fad.py, which runs in its own TensorFlow environment).
+Fréchet distance (benchmarks/sound_fad.py, which runs in .venv-tagger, the TensorFlow environment).
 
 Figures per candidate and corpus: FD of the mixes to the reference, FD of the solo stems to the
 reference (stems are single parts, so only the ranking between candidates means anything), render
@@ -16,8 +16,7 @@ nexuiz-music (GPL, Ogg). MIDI: Debian's openttd-openmsx and planetblupi-music-mi
 GM songs) and the embedded sample.
 
 Usage:
-  python3 -m venv .venv-fad && .venv-fad/bin/pip install tensorflow-cpu==2.21.0 tf-keras~=2.21.0 \\
-      librosa pyloudnorm && .venv-fad/bin/pip install --no-deps musicnn==0.1.0
+  make tagger-env   # .venv-tagger: TensorFlow and musicnn (pipeline/analysis/musicnn.py)
   PATH=.venv/bin:$PATH python -m benchmarks.sound --reference DIR [DIR ...] --midi DIR [DIR ...] \\
       --soundfont timgm6mb= --soundfont fluidr3=/usr/share/sounds/sf2/FluidR3_GM.sf2 [--sample-songs 8]
 """
@@ -98,7 +97,7 @@ def main() -> None:
     ap.add_argument("--midi-limit", type=int, default=None, help="at most this many MIDI files")
     ap.add_argument("--sample-songs", type=int, default=8, help="embedded sample songs (0: none)")
     ap.add_argument("--soundfont", action="append", required=True, help="NAME=PATH (empty PATH: TimGM6mb)")
-    ap.add_argument("--fad-python", default=str(REPO / ".venv-fad/bin/python"))
+    ap.add_argument("--fad-python", default=str(REPO / ".venv-tagger/bin/python"))
     ap.add_argument("--max-s", type=float, default=120.0, help="seconds embedded per mix (its middle)")
     ap.add_argument("--max-s-stems", type=float, default=30.0, help="seconds embedded per stem (its middle)")
     ap.add_argument("--workers", type=int, default=2)

@@ -982,6 +982,20 @@ class RecordingGridParams(Section):
     )
 
 
+class TaggerParams(Section):
+    """The audio tagger that drafts genre and mood for `--draft-labels` (pipeline/recordings/tagger.py)."""
+
+    enabled: bool = Field(True, description="draft genre and mood with the tagger when its interpreter exists")
+    python: str = Field(
+        ".venv-tagger/bin/python", min_length=1, description="interpreter with tensorflow and musicnn (make tagger-env)"
+    )
+    max_s: float = Field(120.0, gt=0, description="audio the tagger hears: the middle of a longer file")
+    min_probability: float = Field(0.33, gt=0, le=1, description="mean tag probability a drafted word needs")
+    max_genres: int = Field(2, ge=0, description="genre words drafted per file, best first")
+    max_moods: int = Field(1, ge=0, description="mood words drafted per file, best first")
+    timeout_s: float = Field(3600.0, gt=0, description="the tagger process is stopped after this long")
+
+
 class RecordingsParams(Section):
     """Recordings as a second source beside the rendered MIDI (pipeline/recordings)."""
 
@@ -1002,6 +1016,7 @@ class RecordingsParams(Section):
     min_key_strength: float = Field(0.6, ge=0, le=1, description="key strength below which no key is estimated")
     key_profile: EssentiaKeyProfile = Field("bgate", description="essentia KeyExtractor profile")
     grid: RecordingGridParams = RecordingGridParams()
+    tagger: TaggerParams = TaggerParams()
     clip_estimated_keys: bool = Field(
         False,
         description="clips state a key nobody confirmed (essentia's; on 36 rendered third-party songs it matched "

@@ -554,7 +554,9 @@ class Variant(Clip):
 LABEL_FIELDS: tuple[str, ...] = (
     "artist", "title", "instruments", "genre", "mood", "key", "bpm", "meter", "description", "licence", "attribution",
 )  # fmt: skip
-ESTIMABLE_FIELDS: tuple[str, ...] = ("key", "bpm")
+ESTIMABLE_FIELDS: tuple[str, ...] = ("key", "bpm", "genre", "mood")
+# Drafted by the audio tagger for a person to confirm; never used while still marked `estimated`.
+TAGGED_FIELDS: tuple[str, ...] = ("genre", "mood")
 
 
 class RecordedInstrument(BaseModel):

@@ -6,7 +6,8 @@ and summary.json. With no audio in the folder it writes empty outputs.
 
 `python -m stages.recordings --draft-labels [PATH]` writes the labels file to edit
 instead (default: recordings.labels): every audio file, the person's labels as they
-are, empty key and bpm filled with estimates and marked `estimated`.
+are, empty key and bpm filled with estimates, and empty genre and mood with the audio
+tagger's drafts (recordings.tagger), all marked `estimated`.
 `--labelstudio-export TASKS.json` / `--labelstudio-import EXPORT.json` carry the labels
 file to and from Label Studio.
 """
@@ -29,6 +30,7 @@ from pipeline.recordings import folder as rec_folder
 from pipeline.recordings.labels import LabelRow, read_labels, write_labels
 from pipeline.recordings.labelstudio import export_tasks, import_tasks, label_config, write_tasks
 from pipeline.recordings.song import Made, RecordingJob, draft_row, make_recording
+from pipeline.recordings.tagger import TaggerError, run_tagger, with_tag_draft
 from pipeline.records import ESTIMABLE_FIELDS, LABEL_FIELDS, Failure, RecordingSong
 from stages._runner import StageResult, run_stage
 
@@ -134,6 +136,7 @@ def draft_labels(root: Path, dest: Path | None = None) -> int:
     for o in outcomes:
         if not o.ok:
             log.warning("  %s: %s (left out of the draft)", o.item_id, o.error)
+    rows = _tagged(params, root, rows)
     if dest.exists():
         shutil.copy2(dest, dest.with_name(dest.name + ".bak"))
     write_labels(dest, rows)
@@ -141,6 +144,24 @@ def draft_labels(root: Path, dest: Path | None = None) -> int:
     log.info("recordings: draft labels for %d of %d files -> %s (%d with estimates to confirm)",
              len(rows), len(files), dest, estimated)  # fmt: skip
     return 0
+
+
+def _tagged(params: Params, root: Path, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Rows with the audio tagger's genre and mood drafts, when the tagger is on and can run."""
+    p = params.recordings.tagger
+    if not p.enabled or not rows:
+        return rows
+    folder = folder_of(params, root)
+    log.info("recordings: tagging %d files (genre and mood drafts, %s)", len(rows), p.python)
+    try:
+        drafts = run_tagger([folder / str(r["file"]) for r in rows], p, root)
+    except TaggerError as exc:
+        log.warning("recordings: no genre or mood drafts: %s", exc)
+        return rows
+    untagged = [str(r["file"]) for r in rows if drafts.get(folder / str(r["file"])) is None]
+    if untagged:
+        log.warning("recordings: the tagger found nothing audible to tag in %s", ", ".join(untagged[:5]))
+    return [with_tag_draft(r, drafts.get(folder / str(r["file"]))) for r in rows]
 
 
 def _labels_cli(root: Path) -> tuple[Params, Path] | None:

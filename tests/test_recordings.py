@@ -69,7 +69,7 @@ def test_every_format_rate_and_channel_count_becomes_44k_stereo_with_its_tempo_a
     spectrum = np.abs(np.fft.rfft(mono[: 1 << 18, 0]))
     freqs = np.fft.rfftfreq(1 << 18, 1 / 44100)
     assert spectrum[freqs > 11500].max() < 1e-3 * spectrum.max()
-    assert summary["recordings"] == 5 and summary["estimated"] == {"key": 5, "bpm": 5}
+    assert summary["recordings"] == 5 and summary["estimated"] == {"key": 5, "bpm": 5, "genre": 0, "mood": 0}
     assert summary["unlabelled"] == 5 and len(summary["warnings"]) == 5
 
 
@@ -105,7 +105,7 @@ def test_an_unsure_estimate_is_withheld_and_counted(project):
     s = songs["a.wav"]
     assert code == 0 and (s.key, s.bpm, s.estimated) == (None, None, [])
     assert "key strength" in s.withheld["key"] and "beat confidence" in s.withheld["bpm"]
-    assert summary["withheld"] == {"key": 1, "bpm": 1}
+    assert summary["withheld"] == {"key": 1, "bpm": 1, "genre": 0, "mood": 0}
 
 
 def test_draft_edit_run(project):

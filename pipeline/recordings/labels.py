@@ -24,7 +24,7 @@ from pipeline.midi.keys import NOTE_NAMES, tonic_pc
 from pipeline.records import ESTIMABLE_FIELDS, LABEL_FIELDS
 
 LIST_FIELDS = ("instruments", "genre", "mood", "estimated")
-INFO_COLUMNS = ("duration_s", "loudness_lufs", "bpm_confidence", "key_strength", "note")
+INFO_COLUMNS = ("duration_s", "loudness_lufs", "bpm_confidence", "key_strength", "tag_scores", "note")
 COLUMNS = ("file", *LABEL_FIELDS, "estimated", *INFO_COLUMNS)
 _KEY = re.compile(r"^\s*([A-Ga-g])([#b♯♭]?)\s*(major|minor|maj|min|m|M)?\s*$")
 

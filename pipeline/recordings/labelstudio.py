@@ -20,7 +20,7 @@ from typing import Any
 from pipeline.io.atomic import write_bytes
 from pipeline.midi.keys import NOTE_NAMES
 from pipeline.recordings.labels import LIST_FIELDS, LabelRow
-from pipeline.records import LABEL_FIELDS
+from pipeline.records import ESTIMABLE_FIELDS, LABEL_FIELDS
 
 MODEL_VERSION = "midi2finetune-estimates"
 KEYS = tuple(f"{t} {s}" for s in ("major", "minor") for t in NOTE_NAMES)
@@ -110,7 +110,7 @@ def import_tasks(tasks: list[dict[str, Any]]) -> tuple[list[LabelRow], list[tupl
         guessed = {}
         for p in task.get("predictions", []):
             guessed.update(_values(p.get("result", [])))
-        estimated = sorted(f for f in guessed if f not in hand and f in ("key", "bpm"))
+        estimated = sorted(f for f in guessed if f not in hand and f in ESTIMABLE_FIELDS)
         try:
             rows.append(LabelRow.model_validate({"file": file, **hand, **{f: guessed[f] for f in estimated},
                                                  "estimated": estimated}))  # fmt: skip

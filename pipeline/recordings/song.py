@@ -18,7 +18,7 @@ from pipeline.recordings.audio import SAMPLE_RATE, convert, probe, sha256_file
 from pipeline.recordings.estimate import estimate
 from pipeline.recordings.labels import LabelRow
 from pipeline.recordings.vocab import map_instrument
-from pipeline.records import RecordedInstrument, RecordingEstimates, RecordingSong
+from pipeline.records import TAGGED_FIELDS, RecordedInstrument, RecordingEstimates, RecordingSong
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def estimates_of(est: RecordingEstimates, p: RecordingsParams) -> dict[str, Esti
 
 
 def merged_labels(row: LabelRow | None, est: RecordingEstimates, p: RecordingsParams) -> dict[str, object]:
-    """key and bpm with provenance: {key, bpm, hand, estimated, withheld}."""
+    """key, bpm, genre and mood with provenance: {key, bpm, genre, mood, hand, estimated, withheld}."""
     hand = row.hand_fields() if row else []
     out: dict[str, object] = {}
     estimated: list[str] = []
@@ -94,6 +94,11 @@ def merged_labels(row: LabelRow | None, est: RecordingEstimates, p: RecordingsPa
                 if e.confidence is not None
                 else f"too short to estimate ({est.analysed_s:g} s)"
             )
+    for field in TAGGED_FIELDS:  # the tagger's drafts count only once a person confirmed them
+        value = getattr(row, field) if row else []
+        out[field] = list(value) if field in hand else []
+        if value and field not in hand:
+            withheld[field] = "the audio tagger's draft, not confirmed (remove it from `estimated` to keep it)"
     out["hand"], out["estimated"], out["withheld"] = hand, sorted(estimated), withheld
     return out
 
@@ -135,8 +140,8 @@ def make_recording(job: RecordingJob) -> Made:
         loudness_lufs=round(loudness, 3),
         gain_db=converted.gain_db,
         instruments=instruments,
-        genre_tags=list(row.genre) if row else [],
-        mood_tags=list(row.mood) if row else [],
+        genre_tags=labels["genre"],
+        mood_tags=labels["mood"],
         key=labels["key"],
         bpm=labels["bpm"],
         meter=row.meter if row else None,
