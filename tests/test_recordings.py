@@ -211,7 +211,8 @@ def test_label_studio_round_trip_keeps_every_field_and_a_labellers_answer_become
         {"file": "a.wav", "artist": "Trio", "title": "Night", "instruments": "drums; upright bass", "genre": "jazz",
          "mood": "calm; dark", "key": "A minor", "bpm": "121.5", "meter": "4/4", "description": "brushes, walking bass",
          "licence": "CC-BY-4.0", "attribution": "The Trio", "estimated": "key"},
-        {"file": "sub/b.ogg", "bpm": "96.05", "key": "D major", "estimated": "bpm; key"},
+        {"file": "sub/b.ogg", "bpm": "96.05", "key": "D major", "genre": "electronic; ambient", "mood": "chill",
+         "estimated": "bpm; genre; key; mood"},  # the tagger's drafts go as predictions too
     ]  # fmt: skip
     (project.root / "rec").mkdir()
     labels = read_labels(_labels(project, rows))
@@ -236,7 +237,8 @@ def test_label_studio_round_trip_keeps_every_field_and_a_labellers_answer_become
         {"from_name": "instruments", "to_name": "audio", "type": "textarea", "value": {"text": ["piano\nbass"]}},
     ]})  # fmt: skip
     (_, b), _ = import_tasks(exported)
-    assert b.estimated == ["bpm"] and b.key == "D major" and b.instruments == ["piano", "bass"]
+    assert b.estimated == ["bpm", "genre", "mood"] and b.key == "D major" and b.instruments == ["piano", "bass"]
+    assert b.genre == ["electronic", "ambient"] and b.mood == ["chill"]
     assert set(b.hand_fields()) == {"key", "instruments"}
     # the stage's commands write both files and read the export back into the labels file
     _params(project)
