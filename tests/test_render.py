@@ -179,6 +179,38 @@ def test_a_track_that_clips_louder_later_is_rendered_under_full_scale_not_lost(p
     assert 0.85 < float(np.abs(x).max()) < 1.0
 
 
+@pytest.mark.parametrize("replay_bytes", [None, 1024])
+def test_a_clipping_track_is_written_again_from_its_first_render_the_same_as_a_second_render(
+    tmp_path, monkeypatch, replay_bytes
+):
+    """A track that clips is rendered once: its kept chunks are written again at the lower gain, the
+    same bytes a second render at that gain gives. A track too long to keep is rendered again."""
+    import pretty_midi
+
+    from pipeline.render import track as track_mod
+    from pipeline.render.track import CLIP_LEVEL, RenderSettings, render_to_file, render_with_headroom
+
+    if replay_bytes is not None:
+        monkeypatch.setattr(track_mod, "REPLAY_BYTES", replay_bytes)
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(120, p, 0.1, 1.5) for p in (48, 52, 55, 60, 64, 67)]
+    events = instrument_events(inst, 0)
+    settings = RenderSettings(sample_rate=44100, tail_s=0.5, chunk_s=0.25)
+
+    class Counting(SoundFontBackend):
+        calls = 0
+
+        def render(self, *args, **kwargs):
+            Counting.calls += 1
+            return super().render(*args, **kwargs)
+
+    got = render_with_headroom(Counting(None, 0, 0, 44100), events, tmp_path / "a.flac", settings, 24.0)
+    assert got.gain_db < 24.0 and Counting.calls == (1 if replay_bytes is None else 2)
+    again = render_to_file(SoundFontBackend(None, 0, 0, 44100), events, tmp_path / "b.flac", settings, got.gain_db)
+    assert (tmp_path / "a.flac").read_bytes() == (tmp_path / "b.flac").read_bytes() and again == got
+    assert 10 ** (got.peak_dbfs / 20) <= CLIP_LEVEL
+
+
 def test_nearest_preset_prefers_bank_zero_then_the_family_then_fails(monkeypatch):
     from pipeline.render import fluid
     from pipeline.render.fluid import SoundFontError, nearest_preset

@@ -7,7 +7,7 @@ caught here for every backend.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,28 +57,65 @@ def _note_end(events: Sequence[SynthEvent]) -> float:
     return max((e.time_s for e in events if e.kind == "note_off"), default=0.0)
 
 
+# Raw chunks of one track kept in memory while it renders, so a track that clips is written again
+# from them at a lower gain instead of rendered twice (a plugin's render can cost seconds); a longer
+# track falls back to rendering again. 96 MiB holds 4.8 min of stereo float32 at 44.1 kHz.
+REPLAY_BYTES = 96 * 2**20
+
+
+class _Recorder:
+    """Passes a backend's chunks through and keeps them (the backend hands out fresh arrays) until
+    they pass `limit` bytes; `chunks` is None from then on."""
+
+    def __init__(self, source: Iterable[np.ndarray], limit: int):
+        self.source, self.limit, self.size = source, limit, 0
+        self.chunks: list[np.ndarray] | None = []
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for chunk in self.source:
+            if self.chunks is not None:
+                self.size += chunk.nbytes
+                if self.size <= self.limit:
+                    self.chunks.append(chunk)
+                else:
+                    self.chunks = None
+            yield chunk
+
+
 def render_to_file(
     backend: Backend, events: Sequence[SynthEvent], path: Path, settings: RenderSettings, gain_db: float = 0.0
 ) -> RenderedAudio:
     """Render `events` to a stereo FLAC at `path` (atomically). Raises ItemError on NaN or silence."""
-    sr = settings.sample_rate
     note_end = _note_end(events)
+    return _write(_chunks(backend, events, settings, note_end), backend.name, note_end, path, settings, gain_db)
+
+
+def _chunks(
+    backend: Backend, events: Sequence[SynthEvent], settings: RenderSettings, note_end: float
+) -> Iterator[np.ndarray]:
     if note_end <= 0:
         raise ItemError("track has no notes to render")
-    end_s = note_end + settings.tail_s
+    frames = max(1, round(settings.chunk_s * settings.sample_rate))
+    return backend.render(events, note_end + settings.tail_s, settings.sample_rate, frames)
+
+
+def _write(
+    chunks: Iterable[np.ndarray], name: str, note_end: float, path: Path, settings: RenderSettings, gain_db: float
+) -> RenderedAudio:
+    """Write a track's raw chunks times the gain; Clipped (with the whole track's peak) if it would clip."""
+    sr = settings.sample_rate
     safe_frames = round(note_end * sr)  # audio before this point is never trailing silence
     threshold = 10 ** (settings.trim_db / 20)
     gain = 10 ** (gain_db / 20)
-    chunk_frames = max(1, round(settings.chunk_s * sr))
     written, peak, held = 0, 0.0, []
     meter = StemMeter(sr, 2)
     with atomic_path(path) as tmp:
         with sf.SoundFile(tmp, "w", samplerate=sr, channels=2, format="FLAC", subtype=SUBTYPE) as out:
             position = 0
-            for chunk in backend.render(events, end_s, sr, chunk_frames):
+            for chunk in chunks:
                 if not np.all(np.isfinite(chunk)):
                     bad = position + int(np.argmin(np.all(np.isfinite(chunk), axis=1)))
-                    raise ItemError(f"{backend.name} returned NaN or infinite samples at {bad / sr:.3f} s")
+                    raise ItemError(f"{name} returned NaN or infinite samples at {bad / sr:.3f} s")
                 chunk = chunk * gain if gain != 1.0 else chunk
                 peak = max(peak, float(np.abs(chunk).max(initial=0.0)))
                 if peak > CLIP_LEVEL:  # render to the end for the whole track's peak, writing nothing more
@@ -102,22 +139,31 @@ def render_to_file(
                 meter.add(tail[:keep])
                 written += keep
         if peak < threshold:
-            raise ItemError(f"{backend.name} rendered silence (peak below {settings.trim_db:g} dBFS); check the patch")
+            raise ItemError(f"{name} rendered silence (peak below {settings.trim_db:g} dBFS); check the patch")
     return RenderedAudio(written, sr, round(float(20 * np.log10(peak)), 3), gain_db, meter.result())
+
+
+def _below(gain_db: float, peak: float, margin_db: float) -> float:
+    return round(float(gain_db - 20 * np.log10(peak / CLIP_LEVEL) - margin_db), 3)
 
 
 def render_with_headroom(
     backend: Backend, events: Sequence[SynthEvent], path: Path, settings: RenderSettings, gain_db: float = 0.0
 ) -> RenderedAudio:
-    """Render; if it would clip, render again just far enough below full scale for the whole track's
-    peak. A backend that renders the same samples twice then cannot clip; one that does not (a plugin
-    with unseeded randomness) gets one more try, with the second peak and 3 dB more room."""
+    """Render; if it would clip, write it again just far enough below full scale for the whole track's
+    peak: from the chunks kept in memory (the same samples, so it cannot clip again), or, for a track
+    too long to keep, by rendering again. A backend that renders the same samples twice then cannot
+    clip; one that does not (a plugin with unseeded randomness) gets one more try, with the second
+    peak and 3 dB more room."""
+    note_end = _note_end(events)
+    recorder = _Recorder(_chunks(backend, events, settings, note_end), REPLAY_BYTES)
     try:
-        return render_to_file(backend, events, path, settings, gain_db)
+        return _write(recorder, backend.name, note_end, path, settings, gain_db)
     except Clipped as clip:
-        lower = round(float(gain_db - 20 * np.log10(clip.peak / CLIP_LEVEL) - 0.5), 3)
+        lower = _below(gain_db, clip.peak, 0.5)
+    if recorder.chunks is not None:
+        return _write(recorder.chunks, backend.name, note_end, path, settings, lower)
     try:
         return render_to_file(backend, events, path, settings, lower)
     except Clipped as again:
-        lowest = round(float(lower - 20 * np.log10(again.peak / CLIP_LEVEL) - 3.0), 3)
-        return render_to_file(backend, events, path, settings, lowest)
+        return render_to_file(backend, events, path, settings, _below(lower, again.peak, 3.0))
