@@ -1022,6 +1022,12 @@ class RecordingsParams(Section):
         description="clips state a key nobody confirmed (essentia's; on 36 rendered third-party songs it matched "
         "the notes' key on 21): off, an unconfirmed key is withheld from clips and prompts",
     )
+    clip_estimated_bpm: bool = Field(
+        False,
+        description="clips state the beat grid's BPM, and bars counted on it, when nobody confirmed a BPM (on 22 "
+        "rendered third-party songs with a sure grid it was 2/3 or half the true tempo on 4, at beat confidence up "
+        "to 3.9): off, they are withheld from clips and prompts",
+    )
 
     @field_validator("extensions")
     @classmethod

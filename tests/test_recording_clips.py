@@ -56,7 +56,9 @@ def cut(tmp_path_factory):
         w = csv.DictWriter(fh, fieldnames=["file", "instruments", "genre", "mood", "key", "bpm", "meter"])
         w.writeheader()
         w.writerows(rows)
-    project.params(run={"workers": 2}, ingest={"source": "dir", "path": "in"}, recordings={"path": "rec"},
+    # the grid's own BPM and bars speak here (tested on their own); the default withholds them (test below)
+    project.params(run={"workers": 2}, ingest={"source": "dir", "path": "in"},
+                   recordings={"path": "rec", "clip_estimated_bpm": True},
                    augment={"key": {"variants_per_clip": 1}, "bpm": {"variants_per_clip": 1}})  # fmt: skip
     for stage in ("ingest", "split", "render", "mix", "tag", "metadata", "recordings", "clip", "prompts", "augment"):
         assert project.run(stage) == 0, stage
@@ -101,6 +103,35 @@ def test_hand_labels_win_and_an_unsure_downbeat_states_no_bars(cut):
             assert abs(c.seconds_start - bar * round(c.seconds_start / bar)) < BAR_TOLERANCE_S
         else:
             assert c.label_sources["bars"] == "none" and c.bar_start == 0
+
+
+def test_by_default_an_unconfirmed_beat_grid_states_no_bpm_bars_or_meter(cut):
+    """The band's grid is right (120 BPM, bars on its downbeats), but nobody confirmed its tempo: with the
+    default params its clips are cut the same way and state none of what the grid alone says."""
+    from pipeline.io.manifest import read_manifest as read
+    from pipeline.params import load_params
+    from pipeline.recordings.clips import RecordingClipJob, cut_recording
+    from pipeline.records import RecordingSong
+
+    project, by_title = cut
+    params = load_params(project.root / "params.yaml")
+    defaults = params.recordings.model_copy(update={"clip_estimated_bpm": False})
+    song = next(s for s in read(project.out("recordings").manifest, RecordingSong) if s.title == "band")
+    job = RecordingClipJob(song, by_title["band"][0].split, project.root, project.root / "alt", params.clip, defaults,
+                           params.mix, params.tag.timbre)  # fmt: skip
+    got = cut_recording(job).clips
+    sure = by_title["band"]
+    assert [c.seconds_start for c in got] == [c.seconds_start for c in sure]  # cut on the same downbeats
+    for c in got:
+        assert (c.bpm, c.bars, c.time_signature) == (None, None, None)
+        assert "not confirmed by a person" in c.tempo_evidence.withheld
+        assert c.tempo_evidence.notated_bpm == pytest.approx(120.0, rel=0.01)  # kept for audit
+        assert c.label_sources["bars"] == "none" and "clip_estimated_bpm" in c.meter_evidence.withheld
+    # a BPM a person gave is stated, and bars counted on it
+    hand = song.model_copy(update={"bpm": 120.0, "hand": [*song.hand, "bpm"]})
+    confirmed = cut_recording(RecordingClipJob(hand, *[getattr(job, f) for f in ("split", "root", "out_audio",
+                              "clip", "recordings", "mix", "thresholds")])).clips  # fmt: skip
+    assert [(c.bpm, c.bars) for c in confirmed] == [(120.0, 8), (120.0, 8)]
 
 
 def test_a_recording_without_a_reliable_grid_is_cut_by_time_and_states_no_bpm_or_bars(cut):

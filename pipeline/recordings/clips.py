@@ -13,7 +13,9 @@ and keep their own dynamics. Clips are consecutive and do not overlap:
 
 Labels follow the recording's (hand labels win; recordings/song.py), each checked on the
 clip's own audio where it can be: an estimated key only with recordings.clip_estimated_keys
-and where the clip's audio agrees with it, a BPM only where the clip's beats are steady.
+and where the clip's audio agrees with it, a BPM only where the clip's beats are steady, and
+a BPM, bar count or meter found on the beat grid only when a person gave the BPM (or with
+recordings.clip_estimated_bpm): beat trackers lock onto 2/3 or half the tempo at high confidence.
 """
 
 from __future__ import annotations
@@ -197,17 +199,18 @@ def cut_recording(job: RecordingClipJob) -> SongClips:
             dropped.append((cid, f"near-silent: {lufs:.1f} LUFS <= clip.silence_lufs {p.silence_lufs:g}"))
             continue
         labels = _labels(job, grid, cut, span, x.mean(axis=1), sr)
+        bars, bar_start = (span.bars, span.bar_start) if tempo_sure(job) else (None, 0)
         features = timbre_values(x, sr)
         wav, sidecar = audio_dir / f"c{n:03d}.wav", audio_dir / f"c{n:03d}.json"
         clip = Clip(
             id=cid, song_id=song.id, artist=song.artist, title=song.title, kind="mix", split=job.split,
             audio=wav.relative_to(job.root).as_posix(), sidecar=sidecar.relative_to(job.root).as_posix(),
-            midi=None, section=0, section_source="none", bar_start=span.bar_start, bars=span.bars, padded_s=0.0,
+            midi=None, section=0, section_source="none", bar_start=bar_start, bars=bars, padded_s=0.0,
             loopable=False, seconds_start=round(span.start / sr, 6), seconds_total=round(len(x) / sr, 6),
             sample_rate=sr, loudness_lufs=round(lufs, 3), instruments=instruments,
             genre_tags=list(dict.fromkeys([*song.genre_tags, *song.mood_tags])),
             timbre=timbre_adjectives(features, job.thresholds, distorted), timbre_features=features,
-            label_sources={**labels.sources, "bars": "downbeats" if span.bars else "none", "grid": note,
+            label_sources={**labels.sources, "bars": "downbeats" if bars else "none", "grid": note,
                            "source": "recording"},
             key=labels.key, bpm=labels.bpm, time_signature=labels.meter, key_evidence=labels.key_evidence,
             tempo_evidence=labels.tempo_evidence, meter_evidence=labels.meter_evidence,
@@ -216,6 +219,12 @@ def cut_recording(job: RecordingClipJob) -> SongClips:
         write_json(sidecar, clip.model_dump(mode="json"))
         made.append(clip)
     return SongClips(made, dropped, section_source=f"recording:{cut}", sections=1)
+
+
+def tempo_sure(job: RecordingClipJob) -> bool:
+    """Whether the grid's tempo may be stated, and bars counted on it: a person gave the BPM (the grid is
+    folded to it), or recordings.clip_estimated_bpm lets an unconfirmed beat grid speak."""
+    return "bpm" in job.song.hand or job.recordings.clip_estimated_bpm
 
 
 @dataclass(frozen=True)
@@ -266,6 +275,10 @@ def _labels(job: RecordingClipJob, grid: Grid | None, cut: Cut, span: Span, mono
         bpm, bpm_src = song.bpm, "hand"
     elif "bpm" in hand:
         bpm, bpm_src, bpm_why = None, "none", f"the clip's beats drift {drift:.3f} > recordings.grid.max_drift"
+    elif local is not None and steady and not rp.clip_estimated_bpm:
+        bpm, bpm_src = None, "none"
+        bpm_why = (f"the beat grid's {local:.1f} BPM is not confirmed by a person (recordings.clip_estimated_bpm: "
+                   "false; beat trackers lock onto 2/3 or half the tempo at high confidence)")  # fmt: skip
     elif local is not None and steady:
         bpm, bpm_src = round(local, 2), "audio"
     else:
@@ -280,11 +293,14 @@ def _labels(job: RecordingClipJob, grid: Grid | None, cut: Cut, span: Span, mono
         steady=steady, felt_bpm=notated, felt_factor=1.0, felt_source="hand" if bpm_src == "hand" else "audio",
         audio_bpm={"essentia": round(local, 3)} if local is not None else {}, withheld=bpm_why,
     )  # fmt: skip
-    # meter: a person's holds; an estimated one only with the bars it was found from
+    # meter: a person's holds; an estimated one only with the bars it was found from, on a trusted tempo
     if "meter" in hand:
         meter, meter_src, meter_why = song.meter, "hand", None
-    elif cut == "bars" and grid is not None:
+    elif cut == "bars" and grid is not None and tempo_sure(job):
         meter, meter_src, meter_why = grid.meter, "audio", None
+    elif cut == "bars" and grid is not None:
+        meter, meter_src = None, "none"
+        meter_why = "bars counted on a tempo nobody confirmed (recordings.clip_estimated_bpm: false)"
     else:
         meter, meter_src = None, "none"
         meter_why = "no meter labelled, and the downbeats were not clear enough to count bars"
