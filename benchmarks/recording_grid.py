@@ -107,10 +107,28 @@ def _midi_file(path: Path, grid_p: GridParams, clip_p, profile: str) -> dict | N
             "bar_clips_on_downbeat": int(sum(on)),
             "bar_clips_on_another_beat": int(sum(b and not d for b, d in zip(on_beat, on, strict=True))),
         }
+    row["second_opinions"] = _second_opinions(mono, bpm)
     notes = midi_key(pm)
     heard = audio_key(mono, SR, profile)
     row["key"] = {"notes": notes.label if notes else None, "audio": heard.label, "strength": heard.strength}
     return row
+
+
+def _second_opinions(mono: np.ndarray, bpm: float) -> dict:
+    """Two other tempo estimators on the same audio (essentia's degara beat tracker, librosa's onset
+    autocorrelation): could either tell a grid at the wrong tempo from a right one?"""
+    import essentia.standard as es
+    import librosa
+
+    degara = float(es.RhythmExtractor2013(method="degara")(mono)[0])
+    y = soxr.resample(mono, SR, 22050)
+    ac = float(librosa.feature.tempo(onset_envelope=librosa.onset.onset_strength(y=y, sr=22050), sr=22050)[0])
+    return {"degara": round(degara, 2), "degara_ratio": round(degara / bpm, 3),
+            "librosa": round(ac, 2), "librosa_ratio": round(ac / bpm, 3)}  # fmt: skip
+
+
+def _agree(a: float | None, b: float | None) -> bool:
+    return a is not None and b is not None and abs(a / b - 1) <= 0.04
 
 
 def _audio_file(path: Path, grid_p: GridParams, clip_p) -> dict:
@@ -153,6 +171,24 @@ def _midi_summary(rows: list[dict]) -> dict:
             "grid_bpm_double_or_half": sum(abs(x - 2) <= 0.04 or abs(x - 0.5) <= 0.01 for x in ratios),
             "estimated_meter_right": _share([r["meter_right"] for r in rs if r["meter_right"] is not None]),
         }
+    # The reliable unlabelled grids off the true tempo, and whether a second estimator disagrees with them
+    # (it would flag the error) or with the right ones (it would withhold a true BPM).
+    reliable = [r for r in done if r["unlabelled"]["reliable"] and r["unlabelled"]["bpm"]]
+    wrong = [r for r in reliable if abs(r["unlabelled"]["bpm_ratio"] - 1) > 0.02]
+    right = [r for r in reliable if abs(r["unlabelled"]["bpm_ratio"] - 1) <= 0.02]
+    out["second_opinions"] = {
+        name: {
+            "wrong_grids": len(wrong),
+            "wrong_grids_it_agrees_with": sum(
+                _agree(r["second_opinions"][name], r["unlabelled"]["bpm"]) for r in wrong
+            ),
+            "right_grids": len(right),
+            "right_grids_it_disagrees_with": sum(
+                not _agree(r["second_opinions"][name], r["unlabelled"]["bpm"]) for r in right
+            ),
+        }
+        for name in ("degara", "librosa")
+    }
     keys = [r["key"] for r in done if r["key"]["notes"]]
     out["key_audio_vs_notes_exact"] = _share([k["audio"] == k["notes"] for k in keys])
     sure = [k for k in keys if (k["strength"] or 0) >= KEY_STRENGTH]
