@@ -16,8 +16,8 @@ TIMBRE_OPPOSITES: tuple[tuple[str, str], ...] = (
 
 
 class TimbreThresholds(BaseModel):
-    """Where a measurement becomes an adjective (see the module doc for each feature); params
-    section `tag.timbre`, which the tag, clip and augment stages all read.
+    """Where a measurement becomes an adjective (pipeline/analysis/timbre.py's module doc describes
+    each feature); params section `tag.timbre`, which the tag, clip and augment stages all read.
 
     Calibrated on FluidSynth renders of the GM SoundFont (TimGM6mb) and on synthetic
     signals; the numbers behind each default are in the comments.
