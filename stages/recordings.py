@@ -151,17 +151,17 @@ def _tagged(params: Params, root: Path, rows: list[dict[str, object]]) -> list[d
     p = params.recordings.tagger
     if not p.enabled or not rows:
         return rows
-    folder = folder_of(params, root)
+    paths = [folder_of(params, root) / str(r["file"]) for r in rows]
     log.info("recordings: tagging %d files (genre and mood drafts, %s)", len(rows), p.python)
     try:
-        drafts = run_tagger([folder / str(r["file"]) for r in rows], p, root)
+        drafts = run_tagger(paths, p, root)
     except TaggerError as exc:
         log.warning("recordings: no genre or mood drafts: %s", exc)
         return rows
-    untagged = [str(r["file"]) for r in rows if drafts.get(folder / str(r["file"])) is None]
+    untagged = [str(r["file"]) for r, path in zip(rows, paths, strict=True) if drafts[path] is None]
     if untagged:
         log.warning("recordings: the tagger found nothing audible to tag in %s", ", ".join(untagged[:5]))
-    return [with_tag_draft(r, drafts.get(folder / str(r["file"]))) for r in rows]
+    return [with_tag_draft(r, drafts[path]) for r, path in zip(rows, paths, strict=True)]
 
 
 def _labels_cli(root: Path) -> tuple[Params, Path] | None:

@@ -275,7 +275,7 @@ def _labels(job: RecordingClipJob, grid: Grid | None, cut: Cut, span: Span, mono
         bpm, bpm_src = song.bpm, "hand"
     elif "bpm" in hand:
         bpm, bpm_src, bpm_why = None, "none", f"the clip's beats drift {drift:.3f} > recordings.grid.max_drift"
-    elif local is not None and steady and not rp.clip_estimated_bpm:
+    elif local is not None and steady and not tempo_sure(job):
         bpm, bpm_src = None, "none"
         bpm_why = (f"the beat grid's {local:.1f} BPM is not confirmed by a person (recordings.clip_estimated_bpm: "
                    "false; beat trackers lock onto 2/3 or half the tempo at high confidence)")  # fmt: skip
