@@ -249,8 +249,12 @@ def measure_size(base: Path, n: int, workers: int, stages: list[str], seed: int,
     return {"n_files": n, "corpus": corpus, "songs": songs, "audio_hours": round(hours, 3), "stages": per_stage}
 
 
-def compare(base: Path, n: int, seed: int, stages: list[str]) -> dict[str, Any]:
-    """The per-audio stages on one corpus: 1 worker, 2 workers (local), 2 workers on Ray."""
+RUNS = {"local_1": (1, "local"), "local_2": (2, "local"), "ray_2": (2, "ray")}
+
+
+def compare(base: Path, n: int, seed: int, stages: list[str], runs: tuple[str, ...] = tuple(RUNS)) -> dict[str, Any]:
+    """The per-audio stages on one corpus: 1 worker, 2 workers (local), 2 workers on Ray (or the
+    `runs` named). Ray's own start and stop (a local instance per stage run) count in its seconds."""
     root = base / f"compare{n}"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
@@ -258,23 +262,34 @@ def compare(base: Path, n: int, seed: int, stages: list[str]) -> dict[str, Any]:
     _project(root, root / "corpus", 2)
     for stage in stages[: stages.index(COMPARED[0])]:
         run_stage(root, stage)
-    runs: dict[str, dict[str, Any]] = {}
-    for label, workers, executor in (("local_1", 1, "local"), ("local_2", 2, "local"), ("ray_2", 2, "ray")):
+    measured: dict[str, dict[str, Any]] = {}
+    for label in runs:
+        workers, executor = RUNS[label]
         _project(root, root / "corpus", workers, executor)
-        runs[label] = {s: run_stage(root, s) for s in COMPARED if s in stages}
-        print(f"compare {label}: {runs[label]}", file=sys.stderr)
-    out: dict[str, Any] = {"n_files": n, "runs": runs}
-    one, two, ray = runs["local_1"], runs["local_2"], runs["ray_2"]
-    out["speedup_2_vs_1"] = {s: round(one[s]["seconds"] / two[s]["seconds"], 3) for s in two}
-    out["ray_vs_local_2"] = {s: round(ray[s]["seconds"] / two[s]["seconds"], 3) for s in ray}
+        measured[label] = {s: run_stage(root, s) for s in COMPARED if s in stages}
+        print(f"compare {label}: {measured[label]}", file=sys.stderr)
+    out: dict[str, Any] = {"n_files": n, "runs": measured}
+    two = measured["local_2"]
+    if "local_1" in measured:
+        out["speedup_2_vs_1"] = {s: round(measured["local_1"][s]["seconds"] / two[s]["seconds"], 3) for s in two}
+    if "ray_2" in measured:
+        ray = measured["ray_2"]
+        out["ray_vs_local_2"] = {s: round(ray[s]["seconds"] / two[s]["seconds"], 3) for s in ray}
+        out["ray_extra_seconds"] = {s: round(ray[s]["seconds"] - two[s]["seconds"], 1) for s in ray}
     shutil.rmtree(root, ignore_errors=True)
     return out
 
 
-def project(sizes: list[dict[str, Any]], comparison: dict[str, Any] | None, workers: int) -> dict[str, Any]:
+def project(
+    sizes: list[dict[str, Any]],
+    comparison: dict[str, Any] | None,
+    workers: int,
+    ray_check: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Lakh clean_midi's cost from the largest run's cost per audio-hour (measured at
     `workers` workers on this machine), scaled to 16 cores and to 4 x 16 on Ray with
-    the measured 1 -> 2 worker efficiency held constant (optimistic past 2 cores)."""
+    the measured 1 -> 2 worker efficiency held constant (optimistic past 2 cores). Ray's
+    factor comes from the larger of the two local-vs-Ray runs (its fixed start-up weighs less)."""
     largest = sizes[-1]
     core_s = {
         s: f["seconds_per_audio_hour"] * workers for s, f in largest["stages"].items() if f["seconds_per_audio_hour"]
@@ -283,8 +298,10 @@ def project(sizes: list[dict[str, Any]], comparison: dict[str, Any] | None, work
     if comparison and comparison.get("speedup_2_vs_1"):
         eff = min(1.0, sum(comparison["speedup_2_vs_1"].values()) / len(comparison["speedup_2_vs_1"]) / 2)
     ray_factor = 1.0
-    if comparison and comparison.get("ray_vs_local_2"):
-        ray_factor = sum(comparison["ray_vs_local_2"].values()) / len(comparison["ray_vs_local_2"])
+    ray_runs = [c for c in (comparison, ray_check) if c and c.get("ray_vs_local_2")]
+    if ray_runs:
+        ratios = max(ray_runs, key=lambda c: c["n_files"])["ray_vs_local_2"]
+        ray_factor = sum(ratios.values()) / len(ratios)
     hours = LAKH["hours"]
     one_machine = {s: round(c * hours / (16 * eff) / 3600, 2) for s, c in core_s.items()}
     cluster = {s: round(c * hours / (64 * eff) * ray_factor / 3600, 2) for s, c in core_s.items()}
@@ -322,6 +339,12 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     ap.add_argument("--compare-size", type=int, default=None, help="corpus for 1 vs 2 workers and local vs Ray")
+    ap.add_argument(
+        "--ray-size",
+        type=int,
+        default=None,
+        help="a second corpus for local vs Ray only (2 workers each): Ray's fixed start and stop weigh less",
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", type=Path, help="scratch folder to keep (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=OUT, help=f"result file (default {OUT.relative_to(REPO)})")
@@ -329,17 +352,20 @@ def main() -> int:
     base = args.keep or Path(tempfile.mkdtemp(prefix="m2f-scale-"))
     base.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    if not args.sizes and not args.compare_size:
-        ap.error("nothing to measure: give --sizes, --compare-size or both")
+    if not args.sizes and not args.compare_size and not args.ray_size:
+        ap.error("nothing to measure: give --sizes, --compare-size, --ray-size or several")
     earlier = json.loads(args.out.read_text()) if not args.sizes and args.out.exists() else {}
     if not args.sizes and not earlier.get("sizes"):
         ap.error(f"--sizes is empty and {args.out} holds no sizes to keep")
     prune = args.keep is None
     sizes = [measure_size(base, n, args.workers, args.stages, args.seed, prune) for n in sorted(args.sizes)]
     comparison = compare(base, args.compare_size, args.seed, args.stages) if args.compare_size else None
+    ray_check = compare(base, args.ray_size, args.seed, args.stages, ("local_2", "ray_2")) if args.ray_size else None
     if earlier:
         sizes = earlier["sizes"]
-        comparison = {**comparison, "what": f"rerun alone ({time.strftime('%Y-%m-%d')}); sizes kept from the file"}
+        rerun = f"rerun alone ({time.strftime('%Y-%m-%d')}); sizes kept from the file"
+        comparison = {**comparison, "what": rerun} if comparison else earlier.get("comparison")
+        ray_check = {**ray_check, "what": rerun} if ray_check else earlier.get("ray_check")
     ns = [s["songs"] for s in sizes]
     growth = {st: _exponent(ns, [s["stages"][st]["seconds"] for s in sizes]) for st in args.stages}
     result = {
@@ -348,7 +374,8 @@ def main() -> int:
         "sizes": sizes,
         "growth_exponent": growth if not earlier else earlier.get("growth_exponent", growth),
         "comparison": comparison,
-        "projection": project(sizes, comparison, args.workers),
+        "ray_check": ray_check,
+        "projection": project(sizes, comparison, args.workers, ray_check),
         "total_s": round(time.perf_counter() - started, 1),
         "cores": os.cpu_count(),
         "machine": platform.platform(),

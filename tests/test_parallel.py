@@ -143,6 +143,20 @@ def test_local_workers_run_one_thread_each_unless_the_user_says(monkeypatch):
     assert "OMP_NUM_THREADS" not in os.environ and "OPENBLAS_NUM_THREADS" not in os.environ
 
 
+@pytest.mark.slow
+def test_ray_workers_of_a_local_instance_run_one_thread_each_and_import_this_checkout(monkeypatch):
+    """A local instance's workers inherit the limits from the raylet's start (no runtime_env, so the
+    workers Ray starts with the instance serve the tasks); the stage's own environment is left alone. Runs before
+    the module's shared instance starts (it would be reused)."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    with ray_session(Engine("ray", 2)):
+        out = map_items(thread_limits, ITEMS[:2], Engine("ray", 2), desc="test")
+    assert [o.value for o in out] == [{"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "3"}] * 2
+    assert "OMP_NUM_THREADS" not in os.environ
+
+
 @pytest.fixture(scope="module")
 def ray_instance():
     """One local Ray instance (2 CPUs) for this module's Ray tests; map_items reuses it."""
