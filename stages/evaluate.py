@@ -12,7 +12,6 @@ and summary.json.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -20,8 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from pipeline.errors import ConfigError
 from pipeline.evaluate import grid, measure, models, report
+from pipeline.evaluate.boundary import GenerateResult
 from pipeline.io.atomic import write_text
 from pipeline.io.manifest import read_manifest
 from pipeline.layout import StageDir
@@ -45,18 +47,24 @@ def check(params: Params, root: Path) -> None:
     measure.plan_tempo(params.evaluate)  # deeprhythm weights that do not load stop here
 
 
-def _generate(params: Params, out: StageDir, entries: list, prompts: list, clap: Path | None) -> dict:
+def _generate(
+    params: Params, out: StageDir, entries: list[models.ModelEntry], prompts: list[grid.EvalPrompt], clap: Path | None
+) -> GenerateResult:
     p, root = params.evaluate, out.root
     with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
         result = Path(tmp, "result.json")
         spec = models.spec(p, entries, prompts, out.out("audio"), result, root, clap)
-        spec_path = models.write_spec(spec, Path(tmp, "spec.json"))
+        spec_path = Path(tmp, "spec.json")
+        spec.write(spec_path)
         cmd = [str(Path(root, p.python)), "-m", "pipeline.evaluate.generate", "--spec", str(spec_path)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(CODE), os.environ.get("PYTHONPATH")]))}
         proc = subprocess.run(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL)
         if proc.returncode != 0 or not result.exists():
             raise ConfigError(f"the generation process exited with {proc.returncode} (its error is above)")
-        return json.loads(result.read_text(encoding="utf-8"))
+        try:
+            return GenerateResult.read(result)
+        except ValidationError as exc:
+            raise ConfigError(f"the generation process wrote a result this stage cannot read: {exc}") from None
 
 
 def evaluate(params: Params, out: StageDir) -> StageResult:
@@ -81,13 +89,13 @@ def evaluate(params: Params, out: StageDir) -> StageResult:
     failures: list[Failure] = []
     jobs: list[report.Job] = []
     for entry in entries:
-        info = generated["models"][entry.name]
-        if "error" in info:
-            failures.append(Failure(id=entry.name, stage=STAGE, reason=f"model did not load: {info['error']}"))
-            notes.append(f"{entry.name}: did not load ({info['error'].splitlines()[0][:200]})")
+        info = generated.models[entry.name]
+        if info.error is not None:
+            failures.append(Failure(id=entry.name, stage=STAGE, reason=f"model did not load: {info.error}"))
+            notes.append(f"{entry.name}: did not load ({info.error.splitlines()[0][:200]})")
             continue
-        if "clap_error" in info:
-            notes.append(f"{entry.name}: CLAP score failed ({info['clap_error'][:200]})")
+        if info.clap_error is not None:
+            notes.append(f"{entry.name}: CLAP score failed ({info.clap_error[:200]})")
         jobs += report.prompt_jobs(entry.name, prompts, out.rel(out.out("audio")))
     jobs += report.clip_jobs(clips)
 
@@ -96,19 +104,19 @@ def evaluate(params: Params, out: StageDir) -> StageResult:
     outcomes = map_items(measure.measure_job, pairs, params.run, desc="evaluate: measure", unit="file", context=ctx)
     items = [j.item(o.value) for j, o in zip(jobs, outcomes, strict=True) if o.ok and o.value is not None]
     failures += [Failure(id=o.item_id, stage=STAGE, reason=o.error or "no measurement") for o in outcomes if not o.ok]
-    names = [e.name for e in entries if "error" not in generated["models"][e.name]]
+    names = [e.name for e in entries if generated.models[e.name].error is None]
     if models.FINETUNE not in names:
         log.error("evaluate: the fine-tune's model did not load; see %s", out.failures.relative_to(root))
         return StageResult([], failures, {"evaluated_models": names, "notes": notes}, inputs=len(jobs) or 1)
     tolerances = p.tempo.tolerances
     figures = report.summarize(items, names, plan.estimators, tolerances)
     _write_plots(out, items, entries, names, plan.estimators[0], tolerances[0])
-    clap_scores = {n: generated["models"][n].get("clap_score") for n in names}
+    clap_scores = {n: generated.models[n].clap_score for n in names}
     summary = {
         "tempo_estimator": plan.description,
         "key_estimator": f"essentia KeyExtractor ({p.key_profile})",
         "tolerances": tolerances,
-        "device": generated["device"],
+        "device": generated.device,
         "prompts": {g: sum(pr.group == g for pr in prompts) for g in grid.GROUPS},
         "generation": {"seconds": p.seconds, "steps": p.steps, "cfg_scale": p.cfg_scale, "batch_size": p.batch_size},
         "evaluated_models": names,

@@ -18,61 +18,61 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from pipeline.io.atomic import temp_path
+from pipeline.evaluate.boundary import GenerateResult, GenerateSpec, ModelOutcome, ModelToGenerate, PromptToGenerate
+from pipeline.io.atomic import atomic_path
 from pipeline.train import compat
 
 DOWNSAMPLING = 2048
 PEAK = 0.89  # -1 dBFS, as the fine-tune's demos
 
 
-def load_model(entry: dict, device: str) -> Any:
-    """The inference model of one spec entry ({kind: bundle|ckpt, path, t5_dir, seconds})."""
-    if entry["kind"] == "bundle":
+def load_model(entry: ModelToGenerate, device: str) -> Any:
+    """The inference model of one spec entry (an exported bundle or a SAO 1.0 checkpoint)."""
+    if entry.kind == "bundle":
         from pipeline.train import unwrap
 
-        return unwrap.load(Path(entry["path"]), device)[0]
+        return unwrap.load(Path(entry.path), device)[0]
     from stable_audio_tools.models.factory import create_model_from_config
 
     from pipeline.train import configs, run, unwrap
 
     config = configs.load_base("full")
-    config["sample_size"] = configs.window_samples(entry["seconds"], config["sample_rate"])
+    config["sample_size"] = configs.window_samples(entry.seconds, config["sample_rate"])
     for cond in config["model"]["conditioning"]["configs"]:
         if cond["type"] == "t5":
-            cond["config"]["t5_model_name"] = entry.get("t5_dir") or "t5-base"
+            cond["config"]["t5_model_name"] = entry.t5_dir or "t5-base"
     model = create_model_from_config(unwrap.register_t5_dirs(config))
-    run.load_pretrained(model, entry["path"], None)
+    run.load_pretrained(model, entry.path, None)
     return model.to(device).eval().requires_grad_(False)
 
 
-def batches(prompts: list[dict], size: int) -> list[list[dict]]:
+def batches(prompts: list[PromptToGenerate], size: int) -> list[list[PromptToGenerate]]:
     return [prompts[i : i + size] for i in range(0, len(prompts), size)]
 
 
-def generate_batch(model: Any, batch: list[dict], steps: int, cfg_scale: float, device: str) -> list[Any]:
+def generate_batch(model: Any, batch: list[PromptToGenerate], steps: int, cfg_scale: float, device: str) -> list[Any]:
     """One sampler call for a batch of prompts of one length; the batch's first prompt seeds it.
     Returns (channels, samples) float tensors, peak-normalised."""
     import math
 
     from stable_audio_tools.inference.generation import generate_diffusion_cond
 
-    seconds = batch[0]["seconds"]
+    seconds = batch[0].seconds
     n = round(seconds * model.sample_rate)
     audio = generate_diffusion_cond(
         model,
         steps=steps,
         cfg_scale=cfg_scale,
-        conditioning=[{"prompt": p["prompt"], "seconds_start": 0, "seconds_total": seconds} for p in batch],
+        conditioning=[{"prompt": p.prompt, "seconds_start": 0, "seconds_total": seconds} for p in batch],
         batch_size=len(batch),
         sample_size=math.ceil(n / DOWNSAMPLING) * DOWNSAMPLING,
-        seed=batch[0]["seed"],
+        seed=batch[0].seed,
         device=device,
     )
     out = []
@@ -97,59 +97,62 @@ def clap_score(weights: str, files: list[Path], prompts: list[str], device: str)
     return round(float(sims.mean()), 4)
 
 
-def run_models(spec: dict) -> dict:
+def run_models(spec: GenerateSpec) -> GenerateResult:
     compat.apply()
     import soundfile as sf
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.use_deterministic_algorithms(True, warn_only=True)
-    audio_dir = Path(spec["audio_dir"])
-    prompts = spec["prompts"]
-    result: dict[str, Any] = {"device": device, "models": {}}
-    for entry in spec["models"]:
-        name = entry["name"]
-        info: dict[str, Any] = {"path": entry["path"], "kind": entry["kind"]}
-        result["models"][name] = info
+    audio_dir = Path(spec.audio_dir)
+    outcomes: dict[str, ModelOutcome] = {}
+    for entry in spec.models:
         try:
             model = load_model(entry, device)
         except Exception as exc:  # noqa: BLE001 - any load failure is reported, the other models still run
-            info["error"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
-            print(f"evaluate: model {name} did not load: {info['error']}", file=sys.stderr, flush=True)
+            error = f"{type(exc).__name__}: {exc}".strip()[:2000]
+            outcomes[entry.name] = ModelOutcome(path=entry.path, kind=entry.kind, error=error)
+            print(f"evaluate: model {entry.name} did not load: {error}", file=sys.stderr, flush=True)
             continue
         started = time.perf_counter()
         files = []
-        for batch in batches(prompts, spec["batch_size"]):
-            audios = generate_batch(model, batch, spec["steps"], spec["cfg_scale"], device)
+        for batch in batches(spec.prompts, spec.batch_size):
+            audios = generate_batch(model, batch, spec.steps, spec.cfg_scale, device)
             for p, audio in zip(batch, audios, strict=True):
-                path = audio_dir / name / f"{p['id']}.wav"
+                path = audio_dir / entry.name / f"{p.id}.wav"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = temp_path(path)
-                sf.write(str(tmp), audio.T.numpy(), model.sample_rate, subtype="PCM_16", format="WAV")
-                tmp.replace(path)
+                with atomic_path(path) as tmp:
+                    sf.write(str(tmp), audio.T.numpy(), model.sample_rate, subtype="PCM_16", format="WAV")
                 files.append(path)
-        info["generated"] = len(files)
-        info["seconds_per_generation"] = round((time.perf_counter() - started) / max(1, len(files)), 4)
+        per_generation = round((time.perf_counter() - started) / max(1, len(files)), 4)
         del model
         gc.collect()
         if device == "cuda":
             torch.cuda.empty_cache()  # the next model (SAO 1.0: ~5 GB) gets the memory back
-        if spec.get("clap_weights"):
+        clap, clap_error = None, None
+        if spec.clap_weights:
             try:
-                info["clap_score"] = clap_score(spec["clap_weights"], files, [p["prompt"] for p in prompts], device)
+                clap = clap_score(spec.clap_weights, files, [p.prompt for p in spec.prompts], device)
             except Exception as exc:  # noqa: BLE001 - the optional score never stops the evaluation
-                info["clap_error"] = f"{type(exc).__name__}: {exc}".strip()[:500]
+                clap_error = f"{type(exc).__name__}: {exc}".strip()[:500]
                 traceback.print_exc()
-    return result
+        outcomes[entry.name] = ModelOutcome(
+            path=entry.path,
+            kind=entry.kind,
+            generated=len(files),
+            seconds_per_generation=per_generation,
+            clap_score=clap,
+            clap_error=clap_error,
+        )
+    return GenerateResult(device=device, models=outcomes)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--spec", required=True, type=Path)
     args = ap.parse_args(argv)
-    spec = json.loads(args.spec.read_text(encoding="utf-8"))
-    result = run_models(spec)
-    Path(spec["result"]).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    spec = GenerateSpec.read(args.spec)
+    run_models(spec).write(Path(spec.result))
     return 0
 
 

@@ -8,10 +8,11 @@ When it is absent the evaluation runs on the fine-tune alone and says so.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from pipeline.evaluate.boundary import GenerateSpec, ModelToGenerate, PromptToGenerate
 from pipeline.evaluate.grid import EvalPrompt
 from pipeline.params import EvaluateParams
 
@@ -23,7 +24,7 @@ CLAP_FILE = "laion-clap 630k-audioset-fusion-best.pt"
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    kind: str  # bundle | ckpt
+    kind: Literal["bundle", "ckpt"]
     path: Path
 
 
@@ -57,28 +58,19 @@ def spec(
     result: Path,
     root: Path,
     clap: Path | None = None,
-) -> dict:
-    return {
-        "models": [
-            {
-                "name": m.name,
-                "kind": m.kind,
-                "path": str(m.path.resolve()),
-                "t5_dir": str(Path(root, p.t5_dir).resolve()) if p.t5_dir else None,
-                "seconds": p.seconds,
-            }
-            for m in models
-        ],
-        "prompts": [pr.model_dump() for pr in prompts],
-        "audio_dir": str(audio_dir.resolve()),
-        "steps": p.steps,
-        "cfg_scale": p.cfg_scale,
-        "batch_size": p.batch_size,
-        "clap_weights": str(clap.resolve()) if clap is not None else None,
-        "result": str(result.resolve()),
-    }
-
-
-def write_spec(spec_: dict, path: Path) -> Path:
-    path.write_text(json.dumps(spec_, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
+) -> GenerateSpec:
+    t5_dir = str(Path(root, p.t5_dir).resolve()) if p.t5_dir else None
+    entries = [
+        ModelToGenerate(name=m.name, kind=m.kind, path=str(m.path.resolve()), t5_dir=t5_dir, seconds=p.seconds)
+        for m in models
+    ]
+    return GenerateSpec(
+        models=entries,
+        prompts=[PromptToGenerate(id=pr.id, prompt=pr.prompt, seconds=pr.seconds, seed=pr.seed) for pr in prompts],
+        audio_dir=str(audio_dir.resolve()),
+        steps=p.steps,
+        cfg_scale=p.cfg_scale,
+        batch_size=p.batch_size,
+        clap_weights=str(clap.resolve()) if clap is not None else None,
+        result=str(result.resolve()),
+    )

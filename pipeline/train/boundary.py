@@ -1,6 +1,8 @@
 """The typed hand-off between the finetune stage and its training process (another Python
 environment): `TrainSpec` goes in as spec.json, `TrainResult` comes back as result.json. Both
-sides import only this module and pydantic, so the contract is checked where it is read."""
+sides import only this module, pydantic and pipeline.io.atomic (standard library only), so the
+contract is checked where it is read. The evaluate stage's hand-off (pipeline/evaluate/boundary.py)
+is built on the same `HandOff`."""
 
 from __future__ import annotations
 
@@ -10,20 +12,24 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from pipeline.io.atomic import write_text
 
-class _Record(BaseModel):
+
+class HandOff(BaseModel):
+    """A record that crosses a process boundary as JSON, checked where it is read."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def write(self, path: Path) -> None:
-        text = json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-        Path(path).write_text(text, encoding="utf-8")
+        """Atomically: a reader never sees half a file, even from a killed writer."""
+        write_text(Path(path), json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def read(cls, path: Path) -> Self:
         return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
 
-class TrainerSettings(_Record):
+class TrainerSettings(HandOff):
     """What Lightning's Trainer and the loaders get; all of it is part of the run key."""
 
     seed: int
@@ -46,14 +52,14 @@ class TrainerSettings(_Record):
         return self.model_dump(exclude_defaults=True)
 
 
-class DemoSettings(_Record):
+class DemoSettings(HandOff):
     count: int
     steps: int
     cfg_scale: float
     seconds: float | None
 
 
-class TrainSpec(_Record):
+class TrainSpec(HandOff):
     """Paths and settings, never objects: the training process rebuilds everything from these."""
 
     config: Literal["tiny", "full"]
@@ -75,7 +81,7 @@ class TrainSpec(_Record):
     demos: DemoSettings
 
 
-class TrainResult(_Record):
+class TrainResult(HandOff):
     steps: int
     resumed_from: int | None
     device: str
