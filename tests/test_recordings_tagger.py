@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from pipeline.io.manifest import read_manifest
 from pipeline.params import TaggerParams
 from pipeline.recordings.labels import read_labels
-from pipeline.recordings.tagger import GENRES, MOODS, TagDraft, draft_tags, with_tag_draft
+from pipeline.recordings.tagger import GENRES, MOODS, TagDraft, draft_tags, run_tagger, with_tag_draft
 from pipeline.records import RecordingSong
 from stages import recordings as stage
 from tests.conftest import REPO
@@ -113,3 +114,50 @@ def test_musicnn_drafts_genre_and_mood_a_person_confirms(project):
     songs = {s.source: s for s in read_manifest(project.out("recordings").manifest, RecordingSong)}
     assert songs["b.flac"].genre_tags == [] and "genre" in songs["b.flac"].withheld
     assert songs["a.wav"].genre_tags == ["funk"]
+
+
+FAKE_TAGGER = """
+import json, os, sys, time
+tags = json.loads(sys.argv[1])
+job = json.load(sys.stdin)
+print(json.dumps({"tags": tags}), flush=True)
+for path in job["files"]:
+    name = os.path.basename(path)
+    if name.startswith("crash"):
+        print("Fatal Python error: Segmentation fault", file=sys.stderr, flush=True)
+        os._exit(139)
+    if name.startswith("hang"):
+        time.sleep(600)
+    probs = [0.9 if t == "jazz" else 0.0 for t in tags]
+    print(json.dumps({"file": path, "probabilities": probs, "error": None}), flush=True)
+"""
+
+
+def test_a_file_that_hangs_or_kills_the_tagger_loses_only_its_own_draft(tmp_path):
+    """The tagger's time is bounded per file, not per folder: a file it hangs or dies on gets the
+    reason, and a fresh tagger process goes on with the files after it."""
+    (tmp_path / "fake_tagger.py").write_text(FAKE_TAGGER)
+    python = tmp_path / "python"  # run as `python -m pipeline.analysis.musicnn`, like the real one
+    tags = json.dumps([*GENRES, *MOODS])
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} {tmp_path / 'fake_tagger.py'} '{tags}'\n")
+    python.chmod(0o755)
+    files = [tmp_path / n for n in ("a.wav", "hang.wav", "b.wav", "crash.wav", "c.wav")]
+    drafts = run_tagger(files, TaggerParams(python=str(python), timeout_s=5), tmp_path)
+    genres = {f.name: d.genre if isinstance(d, TagDraft) else None for f, d in drafts.items()}
+    assert genres == {"a.wav": ["jazz"], "hang.wav": None, "b.wav": ["jazz"], "crash.wav": None, "c.wav": ["jazz"]}
+    assert drafts[files[1]] == "the tagger took longer than recordings.tagger.timeout_s (5 s)"
+    assert drafts[files[3]] == "the tagger process died on this file: Fatal Python error: Segmentation fault"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TAGGER.exists(), reason="no .venv-tagger (make tagger-env; make test builds it)")
+def test_the_real_tagger_stuck_on_a_file_that_never_opens_tags_the_rest(tmp_path):
+    """A FIFO with no writer blocks the real tagger's open() the way a dead network share does."""
+    write_recording(tmp_path / "a.wav", band_audio(*A_MINOR_120))
+    os.mkfifo(tmp_path / "stuck.wav")
+    write_recording(tmp_path / "b.flac", band_audio(96.0, 2, False, 10), 22050, 1)
+    files = [tmp_path / "a.wav", tmp_path / "stuck.wav", tmp_path / "b.flac"]
+    drafts = run_tagger(files, TaggerParams(python=str(TAGGER), timeout_s=60, min_probability=0.05), tmp_path)
+    assert isinstance(drafts[files[0]], TagDraft) and isinstance(drafts[files[2]], TagDraft)
+    assert drafts[files[1]] == "the tagger took longer than recordings.tagger.timeout_s (60 s)"
+    assert drafts[files[2]].genre  # tagged by the restarted tagger

@@ -89,24 +89,25 @@ class Musicnn:
 
 
 def main() -> None:
-    """JSON on stdin {"files": [...], "max_s": s}; JSON on stdout {"tags": TAGS, "files": {file: mean
-    probabilities | null}} (null: no audible 3 s patch). Progress and errors of one file go to stderr."""
+    """JSON on stdin {"files": [...], "max_s": s}; JSON lines on stdout, each flushed as written:
+    {"tags": TAGS} once the model is loaded, then per file in order {"file": path,
+    "probabilities": mean probabilities | null (no audible 3 s patch), "error": reason | null}.
+    A line per file lets the caller bound each file's time (pipeline/recordings/tagger.py)."""
     import json
     import sys
 
     job = json.load(sys.stdin)
     model = Musicnn()
-    out: dict[str, list[float] | None] = {}
+    print(json.dumps({"tags": list(TAGS)}), flush=True)
     for n, path in enumerate(job["files"], 1):
+        probs, error = None, None
         try:
-            probs = model.tag_probabilities(path, float(job.get("max_s", 120.0)))
+            frames = model.tag_probabilities(path, float(job.get("max_s", 120.0)))
+            probs = [round(float(p), 4) for p in frames.mean(axis=0)] if len(frames) else None
         except Exception as exc:  # noqa: BLE001 (one unreadable file never stops the others)
-            print(f"musicnn: {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            out[path] = None
-            continue
-        out[path] = [round(float(p), 4) for p in probs.mean(axis=0)] if len(probs) else None
+            error = f"{type(exc).__name__}: {exc}"
+        print(json.dumps({"file": path, "probabilities": probs, "error": error}), flush=True)
         print(f"musicnn: {n}/{len(job['files'])} {path}", file=sys.stderr)
-    json.dump({"tags": list(TAGS), "files": out}, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -82,10 +82,17 @@ class LabelRow(BaseModel):
 
     def hand_fields(self) -> list[str]:
         """Fields with a value a person gave (or confirmed by removing it from `estimated`)."""
-        return [f for f in LABEL_FIELDS if _filled(getattr(self, f)) and f not in self.estimated]
+        return [f for f in LABEL_FIELDS if hand_labelled(f, getattr(self, f), self.estimated)]
 
 
-def _filled(value: object) -> bool:
+def hand_labelled(name: str, value: object, estimated: list[str]) -> bool:
+    """The one rule for a hand label: the field has a value and is not marked `estimated`
+    (for a LabelRow and for a draft row still being built as a dict)."""
+    return filled(value) and name not in estimated
+
+
+def filled(value: object) -> bool:
+    """A label field holds a value (empty strings and lists are unknown)."""
     return value not in (None, "", [])
 
 
@@ -165,7 +172,7 @@ def _cell(value: object) -> str:
 def write_labels(path: Path, rows: list[dict[str, object]]) -> None:
     """Rows (LabelRow fields plus information columns) as CSV or JSONL, atomically, in the given order."""
     if path.suffix.lower() == ".jsonl":
-        lines = [json.dumps({k: v for k, v in r.items() if v not in (None, "", [])}, ensure_ascii=False) for r in rows]
+        lines = [json.dumps({k: v for k, v in r.items() if filled(v)}, ensure_ascii=False) for r in rows]
         write_bytes(path, ("\n".join(lines) + "\n").encode())
         return
     buf = io.StringIO()

@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.io.atomic import write_bytes
 from pipeline.midi.keys import NOTE_NAMES
-from pipeline.recordings.labels import LIST_FIELDS, LabelRow
+from pipeline.recordings.labels import LIST_FIELDS, LabelRow, filled
 from pipeline.records import ESTIMABLE_FIELDS, LABEL_FIELDS
 
 MODEL_VERSION = "midi2finetune-estimates"
@@ -55,19 +55,14 @@ def _result(field: str, value: Any) -> dict[str, Any]:
     return {**base, "type": "textarea", "value": {"text": text}}
 
 
-def _filled(v: Any) -> bool:
-    return v not in (None, "", [])
-
-
 def export_tasks(rows: list[LabelRow], audio_url: Callable[[str], str],
                  scores: dict[str, float] | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Tasks for Label Studio's import: hand labels as an annotation, estimates as a prediction
     (`scores`: file -> the estimator's confidence, shown as the prediction's score)."""
     tasks = []
     for row in rows:
-        given = [f for f in LABEL_FIELDS if _filled(getattr(row, f)) and f not in row.estimated]
-        hand = [_result(f, getattr(row, f)) for f in given]
-        guess = [_result(f, getattr(row, f)) for f in row.estimated if _filled(getattr(row, f))]
+        hand = [_result(f, getattr(row, f)) for f in row.hand_fields()]
+        guess = [_result(f, getattr(row, f)) for f in row.estimated if filled(getattr(row, f))]
         task: dict[str, Any] = {"data": {"audio": audio_url(row.file), "file": row.file}}
         if hand:
             task["annotations"] = [{"result": hand}]

@@ -12,13 +12,18 @@ only what a person kept by removing the field from `estimated` (pipeline/recordi
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import queue
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from pipeline.params import TaggerParams
+from pipeline.recordings.labels import hand_labelled
 
 # MSD tag -> the word a labels file holds.
 GENRES: dict[str, str] = {
@@ -78,9 +83,10 @@ def _interpreter(p: TaggerParams, root: Path) -> Path:
     return python if python.is_absolute() else root / python
 
 
-def run_tagger(files: list[Path], p: TaggerParams, root: Path) -> dict[Path, TagDraft | None]:
-    """Tag every file in one tagger process (the model loads once). None for a file the tagger
-    could not read or found silent; TaggerError when the tagger cannot run at all."""
+def run_tagger(files: list[Path], p: TaggerParams, root: Path) -> dict[Path, TagDraft | str]:
+    """Tag every file, the model loaded once per tagger process. A file the tagger could not read,
+    found silent, crashed on or spent longer than `p.timeout_s` on gets the reason instead of a
+    draft; the tagger then restarts for the files after it. TaggerError when it cannot run at all."""
     if not files:
         return {}
     python = _interpreter(p, root)
@@ -89,38 +95,103 @@ def run_tagger(files: list[Path], p: TaggerParams, root: Path) -> dict[Path, Tag
                           f"a Python with tensorflow and musicnn)")  # fmt: skip
     package_root = str(Path(__file__).resolve().parents[2])  # the folder holding `pipeline`
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-    job = json.dumps({"files": [str(f) for f in files], "max_s": p.max_s})
+    out: dict[Path, TagDraft | str] = {}
+    todo = list(files)
+    while todo:  # each process reaches at least one file, or raises
+        done = _one_process(python, todo, p, env)
+        out.update(done)
+        todo = todo[len(done) :]
+    return out
+
+
+def _lines(stream: IO[str], into: queue.Queue[str | None]) -> None:
+    for line in stream:
+        into.put(line)
+    into.put(None)
+
+
+def _one_process(python: Path, files: list[Path], p: TaggerParams, env: dict[str, str]) -> dict[Path, TagDraft | str]:
+    """One tagger process over `files`, in order, until it ends or a file stops it: the results
+    of the files it reached (the one that stopped it holds the reason). Raises TaggerError when it
+    stops before its model is loaded."""
     try:
-        done = subprocess.run([str(python), "-m", "pipeline.analysis.musicnn"], input=job, capture_output=True,
-                              text=True, env=env, timeout=p.timeout_s)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise TaggerError(f"the tagger took longer than recordings.tagger.timeout_s ({p.timeout_s:g} s)") from None
+        proc = subprocess.Popen([str(python), "-m", "pipeline.analysis.musicnn"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
     except OSError as exc:
         raise TaggerError(f"cannot start the tagger {python}: {exc}") from None
-    if done.returncode != 0:
-        last = " ".join(done.stderr.strip().splitlines()[-1:]) or f"exit {done.returncode}"
-        raise TaggerError(f"the tagger ({python}) failed: {last}")
+    lines: queue.Queue[str | None] = queue.Queue()
+    errors: collections.deque[str] = collections.deque(maxlen=5)
+    threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
+    stderr = threading.Thread(target=lambda: errors.extend(proc.stderr or ()), daemon=True)
+    stderr.start()
     try:
-        result = json.loads(done.stdout)
-        tags, per_file = result["tags"], result["files"]
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps({"files": [str(f) for f in files], "max_s": p.max_s}))
+        proc.stdin.close()
+    except OSError:
+        pass  # it died at once: the empty output below says why
+    out: dict[Path, TagDraft | str] = {}
+    tags: list[str] | None = None
+    try:
+        while len(out) < len(files):
+            waiting = files[len(out)] if tags is not None else None
+            try:
+                line = lines.get(timeout=p.timeout_s)
+            except queue.Empty:
+                if waiting is None:
+                    raise TaggerError(f"the tagger did not load its model within recordings.tagger.timeout_s "
+                                      f"({p.timeout_s:g} s)") from None  # fmt: skip
+                out[waiting] = f"the tagger took longer than recordings.tagger.timeout_s ({p.timeout_s:g} s)"
+                break
+            if line is None:  # the process ended
+                code = proc.wait()
+                stderr.join(timeout=5)
+                last = " ".join(e.strip() for e in list(errors)[-1:]) or f"exit {code}"
+                if waiting is None:
+                    raise TaggerError(f"the tagger ({python}) failed: {last}")
+                out[waiting] = f"the tagger process died on this file: {last}"
+                break
+            if tags is None:
+                tags = _header(line)
+                continue
+            out[files[len(out)]] = _result(line, tags, p)
+    finally:
+        proc.kill()
+        proc.wait()
+    return out
+
+
+def _header(line: str) -> list[str]:
+    try:
+        tags = list(json.loads(line)["tags"])
     except (ValueError, KeyError, TypeError) as exc:
         raise TaggerError(f"the tagger's output is not what pipeline.analysis.musicnn writes: {exc}") from None
     missing = sorted(t for t in (*GENRES, *MOODS) if t not in tags)
     if missing:  # a renamed tag would silently never be drafted
         raise TaggerError(f"the tagger has no tags {missing}: pipeline/recordings/tagger.py's tables are out of date")
-    return {f: (None if per_file.get(str(f)) is None else draft_tags(per_file[str(f)], tags, p)) for f in files}
+    return tags
 
 
-def with_tag_draft(row: dict[str, object], draft: TagDraft | None) -> dict[str, object]:
+def _result(line: str, tags: list[str], p: TaggerParams) -> TagDraft | str:
+    try:
+        result = json.loads(line)
+        probs, error = result["probabilities"], result["error"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"the tagger's output is not what pipeline.analysis.musicnn writes: {exc}"
+    if error:
+        return f"the tagger could not read it: {error}"
+    return draft_tags(probs, tags, p) if probs is not None else "nothing audible to tag"
+
+
+def with_tag_draft(row: dict[str, object], draft: TagDraft | str | None) -> dict[str, object]:
     """A draft labels row with the tagger's genre and mood in every field a person has not filled
     (or left marked `estimated`), those marked `estimated`, and the scores in `tag_scores`."""
-    if draft is None:
+    if not isinstance(draft, TagDraft):  # no draft, or the reason there is none
         return row
     estimated = [str(f) for f in row.get("estimated") or []]  # type: ignore[attr-defined]
     out = dict(row)
     for name, words in (("genre", draft.genre), ("mood", draft.mood)):
-        hand = bool(row.get(name)) and name not in estimated
-        if hand:
+        if hand_labelled(name, row.get(name), estimated):
             continue
         out[name] = list(words)
         estimated = [f for f in estimated if f != name] + ([name] if words else [])
