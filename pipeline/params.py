@@ -993,7 +993,12 @@ class TaggerParams(Section):
     min_probability: float = Field(0.33, gt=0, le=1, description="mean tag probability a drafted word needs")
     max_genres: int = Field(2, ge=0, description="genre words drafted per file, best first")
     max_moods: int = Field(1, ge=0, description="mood words drafted per file, best first")
-    timeout_s: float = Field(3600.0, gt=0, description="the tagger process is stopped after this long")
+    timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="seconds the tagger may spend on one file (or on loading its model): that file gets no "
+        "draft and the tagger restarts for the others",
+    )
 
 
 class RecordingsParams(Section):
@@ -1009,6 +1014,12 @@ class RecordingsParams(Section):
     min_duration_s: float = Field(5.0, ge=0, description="shorter recordings are failed")
     max_duration_s: float = Field(3600.0, gt=0, description="longer recordings are failed")
     silence_lufs: float = Field(-60.0, ge=-120, le=-10, description="quieter recordings are failed as silent")
+    stem_tolerance_s: float = Field(
+        0.5,
+        ge=0,
+        description="a stem (<file>.stems/<instrument>.<ext>) longer or shorter than its recording by more "
+        "than this is left out, with a warning",
+    )
     analysis_max_s: float = Field(600.0, gt=0, description="tempo and key are estimated on at most this much audio")
     min_tempo_confidence: float = Field(
         2.5, ge=0, le=5.32, description="essentia's beat confidence (0-5.32) below which no BPM is estimated"

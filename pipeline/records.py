@@ -568,6 +568,17 @@ class RecordedInstrument(BaseModel):
     family: str = Field(description="GM family, or 'Drums'")
 
 
+class RecordedStem(BaseModel):
+    """One part of a recording, from its stems folder (`<file>.stems/<instrument>.<ext>`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    instrument: RecordedInstrument = Field(description="the instrument its file name says")
+    source: str = Field(description="the stem file, relative to recordings.path")
+    audio: str = Field(description="44.1 kHz stereo 24-bit FLAC, as long as the recording's")
+    loudness_lufs: float
+    gain_db: float = Field(description="gain applied on conversion (headroom for a file that would clip)")
+
+
 class RecordingEstimates(BaseModel):
     """What the estimators measured, kept whether or not it became a label (for audit and drafts)."""
 
@@ -607,3 +618,6 @@ class RecordingSong(Record):
     estimated: list[str] = Field(description="fields filled by an estimate nobody has confirmed")
     withheld: dict[str, str] = Field(description="estimable fields left empty, and why (an uncertain estimate)")
     estimates: RecordingEstimates
+    stems: list[RecordedStem] = Field(
+        default_factory=list, description="its parts, when the folder provides them: solo clips, and which part plays"
+    )

@@ -1,7 +1,8 @@
 """Stage `recordings`: audio files a person labels, as songs beside the rendered MIDI.
 
 Reads params `run`, `recordings` and the folder recordings.path (audio files and the
-labels file); writes data/recordings/{manifest,failures}.jsonl, audio/<song_id>/mix.flac
+labels file; a recording's parts in `<name>.stems/<instrument>.<ext>` beside it); writes
+data/recordings/{manifest,failures}.jsonl, audio/<song_id>/mix.flac (and stems/<name>.flac)
 and summary.json. With no audio in the folder it writes empty outputs.
 
 `python -m stages.recordings --draft-labels [PATH]` writes the labels file to edit
@@ -74,11 +75,13 @@ def recordings(params: Params, out: StageDir) -> StageResult:
         failures.append(Failure(id=name, stage="recordings", reason=f"{labels_file.name} labels a file the folder "
                                 f"does not hold ({params.recordings.path}/{name})"))  # fmt: skip
     unlabelled = [f for f in files if f not in labels.rows]
+    orphans = rec_folder.orphan_stem_folders(params.recordings, root)
     out.out("audio").mkdir(parents=True, exist_ok=True)  # a DVC output, even with no recordings
     outcomes = map_items(make_recording, _jobs(params, root, out.out("audio"), files, labels.rows), params.run,
                          desc="recordings: files", unit="file")  # fmt: skip
     records: list[RecordingSong] = []
     warnings = [{"id": f, "reason": f"no row in {labels_file.name}: estimates only"} for f in unlabelled]
+    warnings += [{"id": d, "reason": "a stems folder with no recording beside it: left out"} for d in orphans]
     seen: dict[str, str] = {}
     for o in outcomes:
         if not o.ok or o.value is None:
@@ -103,6 +106,8 @@ def recordings(params: Params, out: StageDir) -> StageResult:
         "estimated": {f: sum(f in r.estimated for r in records) for f in ESTIMABLE_FIELDS},
         "withheld": {f: sum(f in r.withheld for r in records) for f in ESTIMABLE_FIELDS},
         "unlabelled": len(unlabelled),
+        "with_stems": sum(bool(r.stems) for r in records),
+        "stems": sum(len(r.stems) for r in records),
         "warnings": warnings,
     }
     highlights = []
@@ -158,9 +163,9 @@ def _tagged(params: Params, root: Path, rows: list[dict[str, object]]) -> list[d
     except TaggerError as exc:
         log.warning("recordings: no genre or mood drafts: %s", exc)
         return rows
-    untagged = [str(r["file"]) for r, path in zip(rows, paths, strict=True) if drafts[path] is None]
-    if untagged:
-        log.warning("recordings: the tagger found nothing audible to tag in %s", ", ".join(untagged[:5]))
+    for r, path in zip(rows, paths, strict=True):
+        if isinstance(drafts[path], str):
+            log.warning("recordings: no genre or mood draft for %s: %s", r["file"], drafts[path])
     return [with_tag_draft(r, drafts[path]) for r, path in zip(rows, paths, strict=True)]
 
 

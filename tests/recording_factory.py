@@ -45,17 +45,30 @@ def band_midi(bpm: float, tonic_pc: int, minor: bool, bars: int) -> pretty_midi.
 
 
 @functools.cache
-def band_audio(bpm: float, tonic_pc: int, minor: bool, bars: int) -> np.ndarray:
-    """(frames, 2) float32 at 44.1 kHz, peak -6 dBFS."""
+def _band_parts(bpm: float, tonic_pc: int, minor: bool, bars: int) -> tuple[np.ndarray, ...]:
+    """The band's drums, bass and keys as FluidSynth renders them: (frames, 2) float32 at 44.1 kHz."""
     pm = band_midi(bpm, tonic_pc, minor, bars)
     end = pm.get_end_time() + 1.0
-    mix = None
+    parts = []
     for inst in pm.instruments:
         backend = SoundFontBackend(None, 128 if inst.is_drum else 0, 0 if inst.is_drum else inst.program, SR)
-        x = np.concatenate(list(backend.render(instrument_events(inst, 9 if inst.is_drum else 0), end, SR, SR * 10)))
-        mix = x if mix is None else mix + x
-    assert mix is not None
+        parts.append(np.concatenate(list(backend.render(instrument_events(inst, 9 if inst.is_drum else 0), end,
+                                                        SR, SR * 10))))  # fmt: skip
+    return tuple(parts)
+
+
+@functools.cache
+def band_audio(bpm: float, tonic_pc: int, minor: bool, bars: int) -> np.ndarray:
+    """(frames, 2) float32 at 44.1 kHz, peak -6 dBFS."""
+    mix = sum(_band_parts(bpm, tonic_pc, minor, bars))
     return (mix * (0.5 / np.abs(mix).max())).astype(np.float32)
+
+
+def band_stems(bpm: float, tonic_pc: int, minor: bool, bars: int) -> dict[str, np.ndarray]:
+    """The band's parts {drums, bass, keys} at band_audio's scale (they sum to it, to float32 rounding)."""
+    parts = _band_parts(bpm, tonic_pc, minor, bars)
+    scale = 0.5 / np.abs(sum(parts)).max()
+    return {name: (x * scale).astype(np.float32) for name, x in zip(("drums", "bass", "keys"), parts, strict=True)}
 
 
 def write_recording(

@@ -79,18 +79,68 @@ class Span:
     beats: np.ndarray  # beat times (s) from the span's start to its end, both included
 
 
+def clip_instrument(ri: RecordedInstrument, track_id: str) -> ClipInstrument:
+    """A recorded instrument as the prompts' vocabulary names it (no notes, no patch to change)."""
+    is_drum = ri.family == gm.DRUMS_FAMILY
+    program = None if is_drum or ri.name is None else pretty_midi.instrument_name_to_program(ri.name)
+    return ClipInstrument(
+        track_id=track_id, midi_track=None, name=_name(ri, is_drum), family=ri.family,
+        subfamily=gm.subfamily(program) if program is not None else ri.family, program=program,
+        is_drum=is_drum, patch=RECORDED_PATCH, alternatives=[], notation=None,
+    )  # fmt: skip
+
+
 def clip_instruments(song: RecordingSong) -> list[ClipInstrument]:
-    """The labelled instruments as the prompts' vocabulary names them (no notes, no patch to change)."""
+    """The labelled instruments, as clips name them."""
+    return [clip_instrument(ri, f"{song.id}/i{i:02d}") for i, ri in enumerate(song.instruments)]
+
+
+@dataclass(frozen=True)
+class _Stem:
+    """A recorded stem as clip cuts it: its file, its instrument, the gain that sets a solo clip
+    at mix.stem_lufs, and the gain that sets it at its level in the mix clips."""
+
+    index: int  # in the song's stems
+    path: Path
+    part: tuple[str | None, str]  # (GM name, family) of its recorded instrument: how instruments match stems
+    instrument: ClipInstrument
+    solo_gain: float
+    in_mix_gain: float
+
+
+def _stems(job: RecordingClipJob, mix_gain_db: float) -> list[_Stem]:
+    song, mix = job.song, job.mix
     out = []
-    for i, ri in enumerate(song.instruments):
-        is_drum = ri.family == gm.DRUMS_FAMILY
-        program = None if is_drum or ri.name is None else pretty_midi.instrument_name_to_program(ri.name)
-        out.append(ClipInstrument(
-            track_id=f"{song.id}/i{i:02d}", midi_track=None, name=_name(ri, is_drum), family=ri.family,
-            subfamily=gm.subfamily(program) if program is not None else ri.family, program=program,
-            is_drum=is_drum, patch=RECORDED_PATCH, alternatives=[], notation=None,
-        ))  # fmt: skip
+    for k, stem in enumerate(song.stems):
+        path = job.root / stem.audio
+        if not path.is_file():
+            raise ItemError(f"recording stem missing: {stem.audio} (rerun the recordings stage)")
+        solo_db = _gain_db(path, mix.stem_lufs, mix)
+        # both files left the recordings stage with their own headroom gain: undo the difference
+        in_mix_db = mix_gain_db + song.gain_db - stem.gain_db
+        ri = stem.instrument
+        out.append(_Stem(k, path, (ri.name, ri.family), clip_instrument(ri, f"{song.id}/s{k:02d}"),
+                         db_to_gain(solo_db), db_to_gain(in_mix_db)))  # fmt: skip
     return out
+
+
+def _excerpt(path: Path, start: int, end: int) -> np.ndarray:
+    """Frames [start, end) of a file, zero-padded where a stem ends a little before its recording."""
+    x = sf.read(str(path), start=start, stop=end, dtype="float32", always_2d=True)[0]
+    if len(x) < end - start:
+        x = np.concatenate([x, np.zeros((end - start - len(x), x.shape[1]), dtype=np.float32)])
+    return x
+
+
+def _named(instruments: list[ClipInstrument], song: RecordingSong, heard: set[tuple[str | None, str]]):
+    """The instruments a mix clip names: those whose stems play in it (under clip.labels.part_floor_db of
+    the clip: quiet) and those with no stem to tell; and the quiet ones' track ids."""
+    with_stem = {(s.instrument.name, s.instrument.family) for s in song.stems}
+    named, quiet = [], []
+    for ci, ri in zip(instruments, song.instruments, strict=True):
+        key = (ri.name, ri.family)
+        (named if key not in with_stem or key in heard else quiet).append(ci)
+    return named, [ci.track_id for ci in quiet]
 
 
 def _name(ri: RecordedInstrument, is_drum: bool) -> str:
@@ -136,13 +186,13 @@ def _grid_spans(beats: np.ndarray, first: int, per_clip: int, window: float, sr:
     return spans
 
 
-def _gain_db(song: RecordingSong, root: Path, mix: MixParams) -> float:
-    """One gain to mix.mix_lufs, lowered where the recording's true peak would pass mix.ceiling_dbtp."""
-    m = measure_file(root / song.audio)
+def _gain_db(path: Path, target_lufs: float, mix: MixParams) -> float:
+    """One gain to `target_lufs`, lowered where the file's true peak would pass mix.ceiling_dbtp."""
+    m = measure_file(path)
     if m.loudness_lufs is None:
-        raise ItemError("silent: no gated loudness block")
+        raise ItemError(f"silent: no gated loudness block in {path.name}")
     headroom = mix.ceiling_dbtp - to_db(m.true_peak) if m.true_peak > 0 else float("inf")
-    return min(mix.mix_lufs - m.loudness_lufs, headroom)
+    return min(target_lufs - m.loudness_lufs, headroom)
 
 
 def _grid(job: RecordingClipJob, path: Path) -> Grid | None:
@@ -185,9 +235,10 @@ def cut_recording(job: RecordingClipJob) -> SongClips:
     grid = _grid(job, path)
     cut, spans = plan_spans(grid, int(info.frames), sr, p)
     note = grid_note(cut, grid, job.recordings.grid.max_s)
-    gain = db_to_gain(_gain_db(song, job.root, job.mix))
+    gain_db = _gain_db(path, job.mix.mix_lufs, job.mix)
+    gain = db_to_gain(gain_db)
     instruments = clip_instruments(song)
-    distorted = any(ci.program in DISTORTED_GM_PRESETS for ci in instruments if ci.program is not None)
+    stems = _stems(job, gain_db)
     audio_dir = job.out_audio / song.id
     made: list[Clip] = []
     dropped: list[tuple[str, str]] = []
@@ -198,26 +249,51 @@ def cut_recording(job: RecordingClipJob) -> SongClips:
         if not lufs > p.silence_lufs:
             dropped.append((cid, f"near-silent: {lufs:.1f} LUFS <= clip.silence_lufs {p.silence_lufs:g}"))
             continue
+        parts = [(stem, _excerpt(stem.path, span.start, span.end)) for stem in stems]
+        floor = lufs - p.labels.part_floor_db
+        heard = [(stem, raw) for stem, raw in parts if integrated_lufs(raw * stem.in_mix_gain, sr) >= floor]
+        named, quiet = _named(instruments, song, {stem.part for stem, _ in heard})
+        if not named:
+            dropped.append((cid, "near-silent parts: every named part is under clip.labels.part_floor_db"))
+            continue
         labels = _labels(job, grid, cut, span, x.mean(axis=1), sr)
         bars, bar_start = (span.bars, span.bar_start) if tempo_sure(job) else (None, 0)
-        features = timbre_values(x, sr)
-        wav, sidecar = audio_dir / f"c{n:03d}.wav", audio_dir / f"c{n:03d}.json"
-        clip = Clip(
-            id=cid, song_id=song.id, artist=song.artist, title=song.title, kind="mix", split=job.split,
-            audio=wav.relative_to(job.root).as_posix(), sidecar=sidecar.relative_to(job.root).as_posix(),
-            midi=None, section=0, section_source="none", bar_start=bar_start, bars=bars, padded_s=0.0,
-            loopable=False, seconds_start=round(span.start / sr, 6), seconds_total=round(len(x) / sr, 6),
-            sample_rate=sr, loudness_lufs=round(lufs, 3), instruments=instruments,
+        common = dict(
+            song_id=song.id, artist=song.artist, title=song.title, split=job.split, midi=None, section=0,
+            section_source="none", bar_start=bar_start, bars=bars, padded_s=0.0, loopable=False,
+            seconds_start=round(span.start / sr, 6), sample_rate=sr,
             genre_tags=list(dict.fromkeys([*song.genre_tags, *song.mood_tags])),
-            timbre=timbre_adjectives(features, job.thresholds, distorted), timbre_features=features,
             label_sources={**labels.sources, "bars": "downbeats" if bars else "none", "grid": note,
                            "source": "recording"},
-            key=labels.key, bpm=labels.bpm, time_signature=labels.meter, key_evidence=labels.key_evidence,
-            tempo_evidence=labels.tempo_evidence, meter_evidence=labels.meter_evidence,
+            bpm=labels.bpm, time_signature=labels.meter, tempo_evidence=labels.tempo_evidence,
+            meter_evidence=labels.meter_evidence,
         )  # fmt: skip
-        write_wav(wav, x, sr)
-        write_json(sidecar, clip.model_dump(mode="json"))
-        made.append(clip)
+        takes = [(cid, "mix", x, named, labels.key, labels.key_evidence)]
+        for stem, raw in heard if p.stems != "none" else []:
+            ci = stem.instrument
+            key, evidence = labels.key, labels.key_evidence
+            if ci.is_drum:  # a drum stem states no key
+                key, evidence = None, evidence.model_copy(update={"tonal": False, "withheld": "not tonal: drums only"})
+            takes.append((f"{cid}-s{stem.index:02d}", "stem", raw * stem.solo_gain, [ci], key, evidence))
+        for clip_id, kind, audio, insts, key, evidence in takes:
+            level = integrated_lufs(audio, sr) if kind == "stem" else lufs
+            if not level > p.silence_lufs:
+                dropped.append((clip_id, f"near-silent: {level:.1f} LUFS <= clip.silence_lufs {p.silence_lufs:g}"))
+                continue
+            features = timbre_values(audio, sr)
+            distorted = any(ci.program in DISTORTED_GM_PRESETS for ci in insts if ci.program is not None)
+            base = clip_id.rsplit("/", 1)[1]
+            wav, sidecar = audio_dir / f"{base}.wav", audio_dir / f"{base}.json"
+            clip = Clip(
+                id=clip_id, kind=kind, audio=wav.relative_to(job.root).as_posix(),
+                sidecar=sidecar.relative_to(job.root).as_posix(), seconds_total=round(len(audio) / sr, 6),
+                loudness_lufs=round(level, 3), instruments=insts, key=key, key_evidence=evidence,
+                timbre=timbre_adjectives(features, job.thresholds, distorted), timbre_features=features,
+                quiet_instruments=quiet if kind == "mix" else [], **common,
+            )  # fmt: skip
+            write_wav(wav, audio, sr)
+            write_json(sidecar, clip.model_dump(mode="json"))
+            made.append(clip)
     return SongClips(made, dropped, section_source=f"recording:{cut}", sections=1)
 
 
@@ -318,6 +394,7 @@ def recordings_summary(recordings: int, songs: list[SongClips], clips: list[Clip
     return {
         "recordings": recordings,
         "clips": len(rec),
+        "stem_clips": sum(c.kind == "stem" for c in rec),
         "splits": dict(sorted(Counter(c.split for c in rec).items())),
         "cut": dict(sorted(cuts.items())),
         "bars_stated": sum(c.bars is not None for c in rec),

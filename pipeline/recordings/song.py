@@ -8,6 +8,7 @@ hand-labelled and which estimated, so prompts and audits can tell them apart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -16,9 +17,10 @@ from pipeline.ids import song_id
 from pipeline.params import RecordingsParams
 from pipeline.recordings.audio import SAMPLE_RATE, convert, probe, sha256_file
 from pipeline.recordings.estimate import estimate
+from pipeline.recordings.folder import stem_files
 from pipeline.recordings.labels import LabelRow
 from pipeline.recordings.vocab import map_instrument
-from pipeline.records import TAGGED_FIELDS, RecordedInstrument, RecordingEstimates, RecordingSong
+from pipeline.records import TAGGED_FIELDS, RecordedInstrument, RecordedStem, RecordingEstimates, RecordingSong
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,60 @@ def merged_labels(row: LabelRow | None, est: RecordingEstimates, p: RecordingsPa
     return out
 
 
+def stem_word(file: str) -> str:
+    """The instrument a stem file's name says: 'bass.wav' -> 'bass', '02_Electric-Bass.flac' -> 'Electric Bass'."""
+    name = re.sub(r"[_\-.]+", " ", PurePosixPath(file).stem)
+    return re.sub(r"^\s*\d+\s+|\s+\d+\s*$", "", name).strip()
+
+
+def convert_stems(job: RecordingJob, sid: str, duration_s: float) -> tuple[list[RecordedStem], list[str]]:
+    """The recording's stems as 44.1 kHz stereo FLAC beside its mix, and a warning for each stem
+    left out (a name outside the vocabulary, unreadable, silent, or not as long as the recording)."""
+    p = job.params
+    stems: list[RecordedStem] = []
+    warnings: list[str] = []
+    taken: dict[str, str] = {}
+    for rel in stem_files(p, job.folder, job.file):
+        word = stem_word(rel)
+        instrument = map_instrument(word) if word else None
+        name = PurePosixPath(rel).stem
+        if instrument is None:
+            warnings.append(f"stem {rel}: {word!r} is not an instrument of the GM vocabulary "
+                            f"(pipeline/recordings/vocab.py): left out")  # fmt: skip
+            continue
+        if name in taken:
+            warnings.append(f"stem {rel}: the same name as {taken[name]}: left out")
+            continue
+        src = job.folder / rel
+        dst = job.out_dir / sid / "stems" / f"{name}.flac"
+        try:
+            info = probe(src)
+            if abs(info.duration_s - duration_s) > p.stem_tolerance_s:
+                raise ItemError(f"{info.duration_s:.2f} s against the recording's {duration_s:.2f} s "
+                                f"(recordings.stem_tolerance_s {p.stem_tolerance_s:g})")  # fmt: skip
+            converted = convert(src, info, dst)
+            loudness = converted.measured.loudness_lufs
+            if loudness is None or loudness < p.silence_lufs:
+                dst.unlink(missing_ok=True)
+                level = "no gated block" if loudness is None else f"{loudness:.1f} LUFS"
+                raise ItemError(f"silent: {level} is below recordings.silence_lufs {p.silence_lufs:g}")
+        except ItemError as exc:
+            warnings.append(f"stem {rel}: {exc}: left out")
+            continue
+        taken[name] = rel
+        stems.append(RecordedStem(instrument=instrument, source=rel, audio=dst.relative_to(job.root).as_posix(),
+                                  loudness_lufs=round(loudness, 3), gain_db=converted.gain_db))  # fmt: skip
+    return stems, warnings
+
+
+def _distinct(instruments: list[RecordedInstrument]) -> list[RecordedInstrument]:
+    """One of each instrument (two guitar stems name one guitar), in order."""
+    first: dict[tuple[str | None, str], RecordedInstrument] = {}
+    for i in instruments:
+        first.setdefault((i.name, i.family), i)
+    return list(first.values())
+
+
 def make_recording(job: RecordingJob) -> Made:
     p, row = job.params, job.row
     src = job.folder / job.file
@@ -121,11 +177,14 @@ def make_recording(job: RecordingJob) -> Made:
         dst.unlink(missing_ok=True)
         level = "no gated block" if loudness is None else f"{loudness:.1f} LUFS"
         raise ItemError(f"silent: {level} is below recordings.silence_lufs {p.silence_lufs:g}")
+    stems, warnings = convert_stems(job, sid, converted.duration_s)
     est = estimate(src, info, p)
     labels = merged_labels(row, est, p)
     instruments, unknown = instruments_of(row)
-    warnings = [f"instrument {w!r} is not in the GM vocabulary (pipeline/recordings/vocab.py): left out"
-                for w in unknown]  # fmt: skip
+    warnings += [f"instrument {w!r} is not in the GM vocabulary (pipeline/recordings/vocab.py): left out"
+                 for w in unknown]  # fmt: skip
+    if not instruments and not unknown:  # nobody named them: the stems' names do
+        instruments = _distinct([s.instrument for s in stems])
     song = RecordingSong(
         id=sid,
         artist=artist,
@@ -152,6 +211,7 @@ def make_recording(job: RecordingJob) -> Made:
         estimated=labels["estimated"],
         withheld=labels["withheld"],
         estimates=est,
+        stems=stems,
     )  # type: ignore[arg-type]
     return Made(song, warnings)
 
