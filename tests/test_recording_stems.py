@@ -108,3 +108,34 @@ def test_without_solo_stems_the_mix_clips_still_name_only_what_plays(stems_proje
     made = _cut(project, song, stems="none").clips
     assert [c.kind for c in made] == ["mix", "mix"]
     assert [i.family for i in made[1].instruments] == ["Drums", "Bass"]
+
+
+@pytest.mark.slow
+def test_solo_clips_of_a_recording_are_prompted_and_augmented_like_any_clip(stems_project):
+    """Through clip, prompts and augment as stages: the recording's solo clips get prompts that
+    name their one part (no key for drums) and audio-method variants, in their recording's split."""
+    from pipeline.records import Clip, Prompt, Variant
+    from tests.midi_factory import TrackSpec, midi_bytes, write
+
+    project, _, _ = stems_project
+    piano = TrackSpec("Piano", program=0, channel=0)
+    for b in range(8):
+        piano.notes += [(p, b * 1920, b * 1920 + 1900, 80) for p in (55, 59, 62)]
+    write(project.root / "in" / "Band" / "Song.mid", midi_bytes([piano], key="G"))
+    project.params(ingest={"source": "dir", "path": "in"}, recordings={"path": "rec"},
+                   augment={"key": {"variants_per_clip": 1}, "bpm": {"variants_per_clip": 1}})  # fmt: skip
+    for stage in ("ingest", "split", "render", "mix", "tag", "metadata", "recordings", "clip", "prompts", "augment"):
+        assert project.run(stage) == 0, stage
+    solos = {c.id: c for c in read_manifest(project.out("clip").manifest, Clip)
+             if c.source == "recording" and c.kind == "stem"}  # fmt: skip
+    assert len(solos) == 5
+    prompts = {q.id: q.prompt.lower() for q in read_manifest(project.out("prompts").manifest, Prompt)}
+    for cid, c in solos.items():
+        text = prompts[cid]
+        if c.instruments[0].is_drum:
+            assert "drum" in text and "minor" not in text and "major" not in text, text
+        else:
+            assert c.instruments[0].family.lower() in text or c.instruments[0].name.lower() in text, text
+    variants = [v for v in read_manifest(project.out("augment").manifest, Variant) if v.source_clip in solos]
+    made = [v for v in variants if v.method != "identity"]
+    assert made and all(v.method == "audio" and v.split == solos[v.source_clip].split for v in made)
