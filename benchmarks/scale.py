@@ -219,6 +219,16 @@ def _exponent(ns: list[int], ts: list[float]) -> float | None:
     return round(sum((x - mx) * (y - my) for x, y in pts) / den, 3) if den else None
 
 
+def _growth(sizes: list[dict[str, Any]], figure: str) -> dict[str, float | None]:
+    """Each stage's growth exponent over the sizes that measured it (by songs)."""
+    stages = dict.fromkeys(st for s in sizes for st in s["stages"])
+    out = {}
+    for st in stages:
+        have = [s for s in sizes if s["stages"].get(st, {}).get(figure) is not None]
+        out[st] = _exponent([s["songs"] for s in have], [s["stages"][st][figure] for s in have])
+    return out
+
+
 def measure_size(base: Path, n: int, workers: int, stages: list[str], seed: int, prune: bool) -> dict[str, Any]:
     """One corpus size, stage by stage. With `prune`, intermediate audio goes once no later stage
     reads it and the whole scratch project once measured (a size's outputs reach 15 GB per
@@ -291,9 +301,13 @@ def project(
     the measured 1 -> 2 worker efficiency held constant (optimistic past 2 cores). Ray's
     factor comes from the larger of the two local-vs-Ray runs (its fixed start-up weighs less)."""
     largest = sizes[-1]
-    core_s = {
-        s: f["seconds_per_audio_hour"] * workers for s, f in largest["stages"].items() if f["seconds_per_audio_hour"]
-    }
+    # Each stage's figure from the largest size that has it (a size cut short, or measured for
+    # some stages only, keeps the others').
+    wall: dict[str, float] = {}
+    for size in sizes:
+        wall.update({s: f["seconds_per_audio_hour"] for s, f in size["stages"].items()
+                     if f.get("seconds_per_audio_hour")})  # fmt: skip
+    core_s = {s: c * workers for s, c in wall.items()}
     eff = 1.0
     if comparison and comparison.get("speedup_2_vs_1"):
         eff = min(1.0, sum(comparison["speedup_2_vs_1"].values()) / len(comparison["speedup_2_vs_1"]) / 2)
@@ -310,7 +324,6 @@ def project(
     # measured efficiency: CPU seconds already hold the extra work of more workers, and the idle
     # part of the small runs' efficiency (the last songs' tail, worker start-up) is one song's
     # time among 17,000 / 16 per worker at Lakh scale.
-    # Each stage's figure from the largest size that has it (a size cut short keeps the others').
     per_hour: dict[str, float | None] = {}
     for size in sizes:
         per_hour.update({s: f["cpu_seconds_per_audio_hour"] for s, f in size["stages"].items()
@@ -318,7 +331,8 @@ def project(
     cpu_s = {s: c for s, c in per_hour.items() if c}
     from_cpu = {s: round(c * hours / 16 / 3600, 2) for s, c in cpu_s.items()}
     return {
-        "basis": f"N={largest['n_files']} at {workers} workers; {hours:g} audio-hours; parallel efficiency {eff:.2f}",
+        "basis": f"each stage from the largest N that measured it (N <= {largest['n_files']}) at {workers} workers; "
+        f"{hours:g} audio-hours; parallel efficiency {eff:.2f}",
         "lakh_16_cores_hours": {"by_stage": one_machine, "total": round(sum(one_machine.values()), 1)},
         "lakh_16_cores_hours_from_cpu": {"by_stage": from_cpu, "total": round(sum(from_cpu.values()), 1)},
         "lakh_ray_4x16_hours": {"by_stage": cluster, "total": round(sum(cluster.values()), 1)},
@@ -345,6 +359,11 @@ def main() -> int:
         default=None,
         help="a second corpus for local vs Ray only (2 workers each): Ray's fixed start and stop weigh less",
     )
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="add the sizes measured to those in --out (a size measured again is replaced) and keep its comparisons",
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", type=Path, help="scratch folder to keep (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=OUT, help=f"result file (default {OUT.relative_to(REPO)})")
@@ -354,7 +373,7 @@ def main() -> int:
     started = time.perf_counter()
     if not args.sizes and not args.compare_size and not args.ray_size:
         ap.error("nothing to measure: give --sizes, --compare-size, --ray-size or several")
-    earlier = json.loads(args.out.read_text()) if not args.sizes and args.out.exists() else {}
+    earlier = json.loads(args.out.read_text()) if (args.merge or not args.sizes) and args.out.exists() else {}
     if not args.sizes and not earlier.get("sizes"):
         ap.error(f"--sizes is empty and {args.out} holds no sizes to keep")
     prune = args.keep is None
@@ -362,17 +381,19 @@ def main() -> int:
     comparison = compare(base, args.compare_size, args.seed, args.stages) if args.compare_size else None
     ray_check = compare(base, args.ray_size, args.seed, args.stages, ("local_2", "ray_2")) if args.ray_size else None
     if earlier:
-        sizes = earlier["sizes"]
+        by_n = {s["n_files"]: s for s in [*earlier["sizes"], *sizes]}  # measured now wins
+        sizes = [by_n[n] for n in sorted(by_n)]
         rerun = f"rerun alone ({time.strftime('%Y-%m-%d')}); sizes kept from the file"
         comparison = {**comparison, "what": rerun} if comparison else earlier.get("comparison")
         ray_check = {**ray_check, "what": rerun} if ray_check else earlier.get("ray_check")
-    ns = [s["songs"] for s in sizes]
-    growth = {st: _exponent(ns, [s["stages"][st]["seconds"] for s in sizes]) for st in args.stages}
+    growth = _growth(sizes, "seconds")
     result = {
         **earlier,
         "what": earlier.get("what", WHAT),
         "sizes": sizes,
-        "growth_exponent": growth if not earlier else earlier.get("growth_exponent", growth),
+        "growth_exponent": growth,
+        "growth_exponent_cpu": _growth(sizes, "cpu_seconds"),
+        "audio_hours_exponent": _exponent([s["songs"] for s in sizes], [s["audio_hours"] for s in sizes]),
         "comparison": comparison,
         "ray_check": ray_check,
         "projection": project(sizes, comparison, args.workers, ray_check),
