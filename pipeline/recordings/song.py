@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from pipeline.errors import ItemError
 from pipeline.ids import song_id
 from pipeline.params import RecordingsParams
-from pipeline.recordings.audio import SAMPLE_RATE, convert, probe, sha256_file
+from pipeline.recordings.audio import SAMPLE_RATE, Converted, SourceInfo, convert, probe, sha256_file
 from pipeline.recordings.estimate import estimate
 from pipeline.recordings.folder import stem_files
 from pipeline.recordings.labels import LabelRow
@@ -105,6 +105,17 @@ def merged_labels(row: LabelRow | None, est: RecordingEstimates, p: RecordingsPa
     return out
 
 
+def _convert_audible(src: Path, info: SourceInfo, dst: Path, p: RecordingsParams) -> tuple[Converted, float]:
+    """`convert`, then ItemError (and nothing kept) when the file is quieter than recordings.silence_lufs."""
+    converted = convert(src, info, dst)
+    loudness = converted.measured.loudness_lufs
+    if loudness is None or loudness < p.silence_lufs:
+        dst.unlink(missing_ok=True)
+        level = "no gated block" if loudness is None else f"{loudness:.1f} LUFS"
+        raise ItemError(f"silent: {level} is below recordings.silence_lufs {p.silence_lufs:g}")
+    return converted, loudness
+
+
 def stem_word(file: str) -> str:
     """The instrument a stem file's name says: 'bass.wav' -> 'bass', '02_Electric-Bass.flac' -> 'Electric Bass'."""
     name = re.sub(r"[_\-.]+", " ", PurePosixPath(file).stem)
@@ -136,12 +147,7 @@ def convert_stems(job: RecordingJob, sid: str, duration_s: float) -> tuple[list[
             if abs(info.duration_s - duration_s) > p.stem_tolerance_s:
                 raise ItemError(f"{info.duration_s:.2f} s against the recording's {duration_s:.2f} s "
                                 f"(recordings.stem_tolerance_s {p.stem_tolerance_s:g})")  # fmt: skip
-            converted = convert(src, info, dst)
-            loudness = converted.measured.loudness_lufs
-            if loudness is None or loudness < p.silence_lufs:
-                dst.unlink(missing_ok=True)
-                level = "no gated block" if loudness is None else f"{loudness:.1f} LUFS"
-                raise ItemError(f"silent: {level} is below recordings.silence_lufs {p.silence_lufs:g}")
+            converted, loudness = _convert_audible(src, info, dst, p)
         except ItemError as exc:
             warnings.append(f"stem {rel}: {exc}: left out")
             continue
@@ -171,12 +177,7 @@ def make_recording(job: RecordingJob) -> Made:
     artist, title = (row.artist or artist, row.title or title) if row else (artist, title)
     sid = song_id(artist, title, sha256_file(src))
     dst = job.out_dir / sid / "mix.flac"
-    converted = convert(src, info, dst)
-    loudness = converted.measured.loudness_lufs
-    if loudness is None or loudness < p.silence_lufs:
-        dst.unlink(missing_ok=True)
-        level = "no gated block" if loudness is None else f"{loudness:.1f} LUFS"
-        raise ItemError(f"silent: {level} is below recordings.silence_lufs {p.silence_lufs:g}")
+    converted, loudness = _convert_audible(src, info, dst, p)
     stems, warnings = convert_stems(job, sid, converted.duration_s)
     est = estimate(src, info, p)
     labels = merged_labels(row, est, p)

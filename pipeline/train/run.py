@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.io.atomic import atomic_path
+from pipeline.io.atomic import atomic_path, write_text
 from pipeline.train import compat
 from pipeline.train.boundary import TrainResult, TrainSpec
 
@@ -146,7 +146,7 @@ def make_recorder(run_dir: Path, every: int, stop_after: int | None) -> Any:
             trainer.save_checkpoint(str(run_dir / "last.tmp.ckpt"))
             if trainer.is_global_zero:
                 os.replace(run_dir / "last.tmp.ckpt", run_dir / LAST)
-                (run_dir / LAST_STEP).write_text(json.dumps({"step": trainer.global_step}) + "\n")
+                write_text(run_dir / LAST_STEP, json.dumps({"step": trainer.global_step}) + "\n")
                 _write_rows(run_dir / "loss.csv", self.loss_rows, ["step", "loss", "lr"])
                 _write_rows(run_dir / "val_loss.csv", self.val_rows, ["step", "val_loss"])
 
@@ -159,31 +159,71 @@ def _clip_lists(spec: TrainSpec) -> dict[str, list[dict]]:
 
 
 def train(spec: TrainSpec, stop_after: int | None = None) -> TrainResult:
-    """One fine-tune run (or its resumption); returns the result the stage records."""
+    """One fine-tune run (or its resumption); returns the result the stage records. The steps
+    run in this order on purpose: the seed, then the model, the loaders and the wrapper, each
+    drawing from the generators the previous ones left (a reordering changes the weights)."""
     compat.apply()
     import pytorch_lightning as pl
     import torch
     from stable_audio_tools.models.factory import create_model_from_config
     from stable_audio_tools.training.factory import create_training_wrapper_from_config
 
-    from pipeline.train import dataset, tiny_t5, unwrap
+    from pipeline.train import tiny_t5, unwrap
 
-    t = spec.trainer
     run_dir = Path(spec.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if spec.tiny_t5:
         tiny_t5.build(Path(spec.tiny_t5))
     config = unwrap.register_t5_dirs(spec.sat_config)
-    pl.seed_everything(t.seed, workers=True)
+    pl.seed_everything(spec.trainer.seed, workers=True)
     model = create_model_from_config(config)
     load_pretrained(model, spec.pretrained_ckpt, spec.pretrained_vae)
-
-    cuda = torch.cuda.is_available()
-    device = "cuda" if cuda else "cpu"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     splits = _clip_lists(spec)
+    loaders, train_draws = _loaders(spec, config, model, splits, device)
+    wrapper = create_training_wrapper_from_config(config, model)
+    recorder = make_recorder(run_dir, spec.trainer.checkpoint_every, stop_after)
+    val = loaders.get("validation")
+    trainer = _trainer(spec, recorder, has_validation=val is not None, cuda=device == "cuda")
+    resumed_from = _fit(trainer, wrapper, loaders["train"], val, recorder, run_dir)
+    speed = _speed(recorder, trainer.global_step, resumed_from, run_dir)
+    losses = [float(r["loss"]) for r in recorder.loss_rows]
+    demos: list[dict[str, Any]] = []
+    if trainer.is_global_zero:
+        demos = _export(spec, wrapper, splits, config["sample_size"] / config["sample_rate"], device)
+    result = TrainResult(
+        steps=trainer.global_step,
+        resumed_from=resumed_from,
+        device=device,
+        world_size=trainer.world_size,
+        train_clips=len(splits["train"]),
+        train_draws_per_epoch=train_draws,
+        validation_clips=len(splits["validation"]),
+        samples_trained=recorder.samples,
+        train_seconds=_train_seconds(recorder),
+        parameters=sum(p.numel() for p in model.model.parameters()),
+        first_loss=losses[0] if losses else None,
+        final_loss=losses[-1] if losses else None,
+        final_val_loss=float(recorder.val_rows[-1]["val_loss"]) if recorder.val_rows else None,
+        demos=demos,
+        **speed,
+    )
+    if trainer.local_rank == 0:  # one result per node: the stage on every node reads it
+        result.write(Path(spec.result))
+    return result
+
+
+def _loaders(
+    spec: TrainSpec, config: dict[str, Any], model: Any, splits: dict[str, list[dict]], device: str
+) -> tuple[dict[str, Any], int]:
+    """A dataloader per split that has clips (from latents encoded once, with spec.pre_encode, or
+    from the audio), and the train split's draws per epoch (its clips with their repeats)."""
+    from pipeline.train import dataset
+
+    t = spec.trainer
     os.environ[dataset.ENV_INDEX] = spec.clips
     sample_size, sr = config["sample_size"], config["sample_rate"]
-    loaders = {}
+    loaders: dict[str, Any] = {}
     train_draws = 0
     for split, clips in splits.items():
         if not clips:
@@ -195,7 +235,7 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> TrainResult:
             if not done.exists():
                 print(f"finetune: encoding {len(clips)} {split} clips to latents", file=sys.stderr, flush=True)
                 dataset.encode_clips(model, clips, latent_dir, sample_size, device)
-                done.write_text(json.dumps({"clips": len(clips)}) + "\n")
+                write_text(done, json.dumps({"clips": len(clips)}) + "\n")
             ds_config = dataset.pre_encoded_config(latent_dir, split, drop_last)
         else:
             ds_config = dataset.audio_dir_config(Path(spec.dataset_dir) / split, split, drop_last)
@@ -213,10 +253,15 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> TrainResult:
             train_draws = dataset.apply_repeats(loaders[split].dataset, clips, latents)
             if train_draws != len(clips):
                 print(f"finetune: {train_draws} train draws per epoch from {len(clips)} clips", file=sys.stderr)
-    wrapper = create_training_wrapper_from_config(config, model)
-    recorder = make_recorder(run_dir, t.checkpoint_every, stop_after)
-    val = loaders.get("validation")
-    trainer = pl.Trainer(
+    return loaders, train_draws
+
+
+def _trainer(spec: TrainSpec, recorder: Any, has_validation: bool, cuda: bool) -> Any:
+    """Lightning's Trainer as spec.trainer sets it (CPU: one device, full precision)."""
+    import pytorch_lightning as pl
+
+    t = spec.trainer
+    return pl.Trainer(
         accelerator="gpu" if cuda else "cpu",
         devices=t.devices if cuda else 1,
         num_nodes=t.num_nodes,
@@ -225,64 +270,55 @@ def train(spec: TrainSpec, stop_after: int | None = None) -> TrainResult:
         max_steps=t.max_steps,
         max_epochs=t.max_epochs or -1,
         accumulate_grad_batches=t.accumulate_grad_batches,
-        val_check_interval=t.checkpoint_every if val is not None else None,
+        val_check_interval=t.checkpoint_every if has_validation else None,
         check_val_every_n_epoch=None,
-        limit_val_batches=t.val_batches if val is not None else 0,
+        limit_val_batches=t.val_batches if has_validation else 0,
         num_sanity_val_steps=0,
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
         callbacks=[recorder],
-        default_root_dir=str(run_dir),
+        default_root_dir=str(Path(spec.run_dir)),
         log_every_n_steps=1,
     )
+
+
+def _fit(trainer: Any, wrapper: Any, train: Any, val: Any, recorder: Any, run_dir: Path) -> int | None:
+    """Train from the run's last checkpoint when there is one; validate at the final step.
+    Returns the step it resumed from (None: a fresh run)."""
     last = run_dir / LAST
     resumed_from = None
     if last.exists():
         resumed_from = int(json.loads((run_dir / LAST_STEP).read_text())["step"])
         print(f"finetune: resuming from step {resumed_from} ({last})", file=sys.stderr, flush=True)
-    trainer.fit(wrapper, loaders["train"], val, ckpt_path=str(last) if last.exists() else None)
+    trainer.fit(wrapper, train, val, ckpt_path=str(last) if last.exists() else None)
     if not recorder.loss_rows:  # the run was complete: nothing trained now, its history is on disk
         recorder.loss_rows = _read_rows(run_dir / "loss.csv", trainer.global_step)
         recorder.val_rows = _read_rows(run_dir / "val_loss.csv", trainer.global_step)
     if val is not None and (not recorder.val_rows or int(recorder.val_rows[-1]["step"]) != trainer.global_step):
         trainer.validate(wrapper, val, verbose=False)  # validation loss at the final step
         recorder.save(trainer)
+    return resumed_from
 
-    train_seconds = round((recorder.t1 or 0) - (recorder.t0 or 0), 3)
-    speed: dict[str, float | None] = {"samples_per_second": None, "seconds_per_step": None}
-    if train_seconds > 0:
-        speed = {
-            "samples_per_second": round(recorder.samples / train_seconds, 4),
-            "seconds_per_step": round(train_seconds / max(1, trainer.global_step - (resumed_from or 0)), 4),
+
+def _train_seconds(recorder: Any) -> float:
+    return round((recorder.t1 or 0) - (recorder.t0 or 0), 3)
+
+
+def _speed(recorder: Any, global_step: int, resumed_from: int | None, run_dir: Path) -> dict[str, float | None]:
+    """Samples per second and seconds per step of the steps trained now, or, when none were,
+    of the run that trained them (kept beside its checkpoint)."""
+    seconds = _train_seconds(recorder)
+    if seconds > 0:
+        speed: dict[str, float | None] = {
+            "samples_per_second": round(recorder.samples / seconds, 4),
+            "seconds_per_step": round(seconds / max(1, global_step - (resumed_from or 0)), 4),
         }
-        (run_dir / THROUGHPUT).write_text(json.dumps(speed) + "\n")
-    elif (run_dir / THROUGHPUT).exists():  # nothing trained now: the speed of the run that did
-        speed = json.loads((run_dir / THROUGHPUT).read_text())
-    losses = [float(r["loss"]) for r in recorder.loss_rows]
-    demos: list[dict[str, Any]] = []
-    if trainer.is_global_zero:
-        demos = _export(spec, wrapper, splits, sample_size / sr, device)
-    result = TrainResult(
-        steps=trainer.global_step,
-        resumed_from=resumed_from,
-        device=device,
-        world_size=trainer.world_size,
-        train_clips=len(splits["train"]),
-        train_draws_per_epoch=train_draws,
-        validation_clips=len(splits["validation"]),
-        samples_trained=recorder.samples,
-        train_seconds=train_seconds,
-        parameters=sum(p.numel() for p in model.model.parameters()),
-        first_loss=losses[0] if losses else None,
-        final_loss=losses[-1] if losses else None,
-        final_val_loss=float(recorder.val_rows[-1]["val_loss"]) if recorder.val_rows else None,
-        demos=demos,
-        **speed,
-    )
-    if trainer.local_rank == 0:  # one result per node: the stage on every node reads it
-        result.write(Path(spec.result))
-    return result
+        write_text(run_dir / THROUGHPUT, json.dumps(speed) + "\n")
+        return speed
+    if (run_dir / THROUGHPUT).exists():
+        return json.loads((run_dir / THROUGHPUT).read_text())
+    return {"samples_per_second": None, "seconds_per_step": None}
 
 
 def _export(spec: TrainSpec, wrapper: Any, splits: dict[str, list[dict]], window_s: float, device: str) -> list[dict]:
@@ -300,8 +336,7 @@ def _export(spec: TrainSpec, wrapper: Any, splits: dict[str, list[dict]], window
         return []
     inference, _ = unwrap.load(model_dir, device)
     demos = demo.write_demos(inference, items, Path(spec.demos_dir), d.steps, d.cfg_scale, spec.trainer.seed, device)
-    text = json.dumps(demos, indent=2, sort_keys=True) + "\n"
-    (Path(spec.demos_dir) / "demos.json").write_text(text, encoding="utf-8")
+    write_text(Path(spec.demos_dir) / "demos.json", json.dumps(demos, indent=2, sort_keys=True) + "\n")
     return demos
 
 
